@@ -1,0 +1,289 @@
+"""compile(spec) -> Plan: grid points x the kind's stages = concrete runs.
+
+Three passes:
+1. for each grid point, validate the point, ask the kind for its stage nodes, resolve
+   each node's resources/training/DeepSpeed config and hash it into a run id (upstream
+   outputs enter the hash as the upstream run's id, so a change propagates downstream).
+   Nodes with equal ids are one run: sweeping DPO's beta shares the SFT run.
+2. name each run from the swept values it depends on.
+3. turn references into paths (run dirs are deterministic), write run.json contents,
+   the argv and the launch script.
+
+Pure: no I/O except reading a local model's config.json for the memory estimate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler import memory, render
+from compiler.deepspeed import derive
+from compiler.ids import run_id
+from compiler.kinds import KIND_COMPILERS
+from compiler.nodes import Ref, StageNode
+from compiler.outputs import outputs_of
+from compiler.plan import Plan, Run
+from compiler.sweep import labels, points, varying_paths
+from specs.base import ExperimentBase
+from specs.errors import CompileError
+from specs.loader import Document, LoadedSpec
+from specs.sections import ResourcesSpec, TrainingSpec
+from specs.units import format_time, parse_mem_mb
+from specs.version import VERSION
+
+MAX_NAME = 120
+
+
+@dataclass
+class _Pending:
+    node: StageNode
+    exp: ExperimentBase
+    resources: ResourcesSpec
+    training: TrainingSpec | None
+    deepspeed: dict[str, Any] | None
+    depends_on: tuple[str, ...]
+    axes: dict[str, Any]
+    upstream: dict[str, str] = field(default_factory=dict)  # node name -> run id, in its point
+
+
+def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None,
+            python: str | None = None, base_dir: str | None = None) -> Plan:
+    """Compile a loaded spec (or a validated experiment) into a Plan.
+
+    Relative paths in the spec (output_root, data, models) are relative to `base_dir`,
+    the directory labspec runs in by default; run.json records it for the runtime.
+    """
+    loaded = spec if isinstance(spec, LoadedSpec) else _wrap(spec)
+    base = loaded.experiment
+    base_dir = os.path.abspath(base_dir or os.getcwd())
+    root = os.path.normpath(os.path.join(base_dir, output_root or base.output_root))
+    interpreter = python or base.python or sys.executable
+
+    pending: dict[str, _Pending] = {}
+    warnings: list[str] = []
+    for point in points(base.sweep):
+        exp = loaded.with_values(point, _label(point)) if point else base
+        _expand_point(exp, point, pending, warnings)
+
+    varying = varying_paths(base.sweep)
+    for path in varying:
+        if not any(path in p.axes for p in pending.values()):
+            warnings.append(f"sweeping {path} changes no run (every value compiles to the same runs); "
+                            "drop it from the sweep or check the field it depends on")
+    names = _names(pending, varying)
+    dirs = {rid: os.path.join(root, base.name, f"{names[rid]}-{rid}") for rid in pending}
+    tasks = {rid: p.node.task for rid, p in pending.items()}
+    runs = tuple(_finish(rid, p, names[rid], dirs, tasks, interpreter, base_dir)
+                 for rid, p in pending.items())
+    return Plan(base.name, base.kind, root, runs, tuple(dict.fromkeys(warnings)))
+
+
+def _wrap(exp: ExperimentBase) -> LoadedSpec:
+    data = exp.model_dump(mode="python", exclude_unset=True)
+    data["kind"] = exp.kind
+    return LoadedSpec(exp, Document(data, {}, ["<experiment>"]), "<experiment>", "")
+
+
+def _label(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in point.items())
+
+
+def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str, _Pending],
+                  warnings: list[str]) -> None:
+    nodes = KIND_COMPILERS[exp.kind](exp)
+    local: dict[str, str] = {}
+    for node in nodes:
+        if node.type not in exp.stage_types:
+            raise CompileError(f"internal: kind {exp.kind} made a node of unknown type {node.type!r}")
+        trains = exp.stage_types[node.type]
+        res = exp.stage_resources(node.type)
+        if node.resources_update:
+            res = res.model_copy(update=node.resources_update)
+        training = exp.stage_training(node.type) if trains else None
+        if training is not None and node.training_update:
+            training = training.model_copy(update=node.training_update)
+        ds_spec = exp.stage_deepspeed(node.type)
+        ds = derive(training, ds_spec, res.world_size) if training is not None and ds_spec.enabled else None
+        hashed_config = _swap_refs(node.config, local, node.name)
+        identity = {
+            "stage": node.name,
+            "task": node.task,
+            "config": hashed_config,
+            "seed": exp.seed,
+            "world_size": res.world_size,
+            "env": exp.stage_env(node.type),  # a variable can change what a run does
+            "training": training.model_dump(mode="json") if training is not None else None,
+            "peft": exp.peft.model_dump(mode="json") if trains and exp.peft.enabled else None,
+            "deepspeed": ds,
+            "shards": node.shards,
+        }
+        rid = run_id(identity)
+        deps = tuple(dict.fromkeys(local[r.stage] for r in _refs(node.config)))
+        local[node.name] = rid
+        if rid in pending:
+            known = pending[rid]
+            known.axes = {k: v for k, v in known.axes.items() if k in point and point[k] == v}
+            continue
+        pending[rid] = _Pending(node, exp, res, training, ds, deps, dict(point), dict(local))
+        if training is not None:
+            _check_memory(exp, node, res, training, warnings)
+
+
+def _refs(obj: Any) -> list[Ref]:
+    if isinstance(obj, Ref):
+        return [obj]
+    if isinstance(obj, dict):
+        return [r for v in obj.values() for r in _refs(v)]
+    if isinstance(obj, (list, tuple)):
+        return [r for v in obj for r in _refs(v)]
+    return []
+
+
+def _swap_refs(obj: Any, local: dict[str, str], where: str) -> Any:
+    if isinstance(obj, Ref):
+        if obj.stage not in local:
+            raise CompileError(f"internal: stage {where!r} refers to {obj.stage!r}, not built before it")
+        return {"$ref": local[obj.stage], "output": obj.output}
+    if isinstance(obj, dict):
+        return {k: _swap_refs(v, local, where) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_swap_refs(v, local, where) for v in obj]
+    return obj
+
+
+def _resolve_refs(obj: Any, local: dict[str, str], dirs: dict[str, str],
+                  tasks: dict[str, str]) -> Any:
+    if isinstance(obj, Ref):
+        upstream = local[obj.stage]
+        rel = outputs_of(tasks[upstream]).get(obj.output)
+        if rel is None:
+            raise CompileError(f"internal: task {tasks[upstream]!r} has no output {obj.output!r}")
+        return os.path.join(dirs[upstream], rel)
+    if isinstance(obj, dict):
+        return {k: _resolve_refs(v, local, dirs, tasks) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_resolve_refs(v, local, dirs, tasks) for v in obj]
+    return obj
+
+
+def _names(pending: dict[str, _Pending], swept: list[str]) -> dict[str, str]:
+    lab = labels(swept)
+    out = {}
+    for rid, p in pending.items():
+        parts = [p.node.name] + [f"{lab[k]}={_fmt(v)}" for k, v in p.axes.items() if k in lab]
+        name = re.sub(r"[^A-Za-z0-9._=+-]+", "_", "__".join(parts))
+        out[rid] = name[:MAX_NAME]
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "-".join(_fmt(v) for v in value)
+    if isinstance(value, dict):
+        return "-".join(f"{k}-{_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _check_memory(exp: ExperimentBase, node: StageNode, res: ResourcesSpec, training: TrainingSpec,
+                  warnings: list[str]) -> None:
+    if res.gpu_mem_gb is None or exp.model is None:
+        return
+    params = exp.model.num_parameters or memory.params_from_config(exp.model.name_or_path)
+    if params is None:
+        return
+    gpus = res.nodes * max(res.gpus_per_node, 1)
+    est = memory.training_states(params, training, exp.stage_deepspeed(node.type), gpus,
+                                 lora=exp.peft.enabled, reference_model=node.task == "dpo")
+    if est.total > res.gpu_mem_gb * 1e9:
+        ds = exp.stage_deepspeed(node.type)
+        warnings.append(
+            f"stage {node.type!r}: model states need {est.describe()}, more than the "
+            f"{res.gpu_mem_gb:g} GB of resources.gpu_mem_gb (ZeRO-{ds.zero_stage} over {gpus} GPUs); "
+            "raise deepspeed.zero_stage, offload, enable peft, or add GPUs"
+        )
+
+
+def _resources(res: ResourcesSpec) -> dict[str, Any]:
+    return {
+        "nodes": res.nodes,
+        "gpus_per_node": res.gpus_per_node,
+        "procs_per_node": res.procs,
+        "world_size": res.world_size,
+        "cpus_per_task": res.cpus_per_task,
+        "mem": res.mem,
+        "mem_mb": parse_mem_mb(res.mem) if res.mem is not None else None,
+        "time": format_time(res.minutes),
+        "time_min": res.minutes,
+        "partition": res.partition,
+        "account": res.account,
+        "qos": res.qos,
+        "constraint": res.constraint,
+        "gpu_mem_gb": res.gpu_mem_gb,
+        "sbatch_extra": dict(res.sbatch_extra),
+    }
+
+
+def _command(launcher: str, python: str, res: ResourcesSpec, run_json: str) -> list[Any]:
+    var = render.ShellVar
+    if launcher == "torchrun":
+        return [python, "-m", "torch.distributed.run", f"--nnodes={res.nodes}",
+                f"--nproc-per-node={res.procs}", "--node-rank", var("NODE_RANK"),
+                "--master-addr", var("MASTER_ADDR"), "--master-port", var("MASTER_PORT"),
+                "-m", "runtime", run_json]
+    if launcher == "deepspeed":
+        return [python, "-m", "deepspeed.launcher.runner", "--num_nodes", str(res.nodes),
+                "--num_gpus", str(res.procs), "--node_rank", var("NODE_RANK"),
+                "--master_addr", var("MASTER_ADDR"), "--master_port", var("MASTER_PORT"),
+                "--no_ssh", "--no_local_rank", "--module", "runtime", run_json]
+    return [python, "-m", "runtime", run_json]
+
+
+def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[str, str],
+            python: str, base_dir: str) -> Run:
+    exp, node, res = p.exp, p.node, p.resources
+    run_dir = dirs[rid]
+    task_config = _resolve_refs(node.config, p.upstream, dirs, tasks)
+    launcher = exp.stage_launcher(node.type)
+    run_json = os.path.join(run_dir, "run.json")
+    config = {
+        "labspec_version": VERSION,
+        "experiment": exp.name,
+        "kind": exp.kind,
+        "run_id": rid,
+        "run_name": name,
+        "stage": node.name,
+        "stage_type": node.type,
+        "task": node.task,
+        "run_dir": run_dir,
+        "base_dir": base_dir,  # relative paths in task_config are relative to this
+        "seed": exp.seed,
+        "axes": p.axes,
+        "depends_on": list(p.depends_on),
+        "world_size": res.world_size,
+        "shards": node.shards,
+        "task_config": task_config,
+        "training": p.training.model_dump(mode="json") if p.training is not None else None,
+        "peft": exp.peft.model_dump(mode="json") if p.training is not None and exp.peft.enabled else None,
+        "deepspeed_config": os.path.join(run_dir, "deepspeed.json") if p.deepspeed is not None else None,
+        "tensorboard": {**exp.tensorboard.model_dump(mode="json"), "log_dir": os.path.join(run_dir, "tb")},
+        "outputs": {k: os.path.join(run_dir, v) for k, v in outputs_of(node.task).items()},
+        "paths": {d: os.path.join(run_dir, d) for d in ("checkpoints", "outputs", "logs", "tb")},
+    }
+    env = {**exp.stage_env(node.type), "LABSPEC_EXPERIMENT": exp.name, "LABSPEC_RUN_ID": rid,
+           "LABSPEC_RUN_DIR": run_dir}
+    argv = _command(launcher, python, res, run_json)
+    script = render.render(
+        launcher,
+        experiment=exp.name, run_name=name, run_id=rid, stage=node.name,
+        nodes=res.nodes, procs_per_node=res.procs, env=env, pass_env=exp.pass_env,
+        run_dir=run_dir, command=argv,
+    )
+    shown = [f"${{{a}}}" if isinstance(a, render.ShellVar) else str(a) for a in argv]
+    return Run(rid, name, node.name, node.type, node.task, p.depends_on, p.axes, run_dir,
+               _resources(res), launcher, config, p.deepspeed, shown, env, script, node.shards)

@@ -1,0 +1,58 @@
+"""Kind `size_ladder`: one evaluation per model x intervention, then the ladder table.
+
+Resources grow with the model: an explicit tier from `ladder.tiers`, or else enough GPUs
+of `resources.gpu_mem_gb` to hold the weights with 30% headroom (KV cache,
+activations), rounded up to a power of two (tensor-parallel degrees must divide the
+attention heads).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from compiler.nodes import Ref, StageNode
+from specs.kinds.size_ladder import LadderModel, SizeLadderExperiment
+
+HEADROOM = 1.3
+DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
+
+
+def gpus_for(model: LadderModel, exp: SizeLadderExperiment) -> dict[str, Any]:
+    for tier in exp.ladder.tiers:
+        if model.size <= tier.max_params:
+            update: dict[str, Any] = {"gpus_per_node": tier.gpus, "procs_per_node": 1}
+            if tier.mem is not None:
+                update["mem"] = tier.mem
+            return update
+    res = exp.stage_resources("evaluate")
+    if res.gpu_mem_gb is None or res.gpus_per_node == 0:
+        return {"procs_per_node": 1}
+    need = model.size * DTYPE_BYTES[model.dtype] * HEADROOM / (res.gpu_mem_gb * 1e9)
+    gpus = 1 << max(math.ceil(math.log2(max(need, 1.0))), 0)
+    return {"gpus_per_node": gpus, "procs_per_node": 1}
+
+
+def stages(exp: SizeLadderExperiment) -> list[StageNode]:
+    lad = exp.ladder
+    suites = [s.model_dump(mode="json") for s in lad.suites]
+    nodes: list[StageNode] = []
+    cells: list[dict[str, Any]] = []
+    for m in lad.models:
+        for iv in lad.interventions:
+            name = f"eval_{m.name}_{iv.name}"
+            nodes.append(StageNode(name, "evaluate", "benchmark", {
+                "model": m.model_dump(mode="json"),
+                "suites": suites,
+                "intervention": iv.model_dump(mode="json"),
+                "chat_template": lad.chat_template and m.variant == "instruct",
+                "limit": lad.limit,
+                "batch_size": lad.batch_size,
+            }, resources_update=gpus_for(m, exp)))
+            cells.append({"model": m.name, "size": m.size, "intervention": iv.name,
+                          "metrics": Ref(name, "metrics")})
+    nodes.append(StageNode("aggregate", "aggregate", "ladder_aggregate", {
+        "cells": cells,
+        "abilities": {s.name: s.ability for s in lad.suites},
+    }))
+    return nodes

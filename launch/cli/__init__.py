@@ -1,0 +1,61 @@
+"""`labspec` command line: one module per subcommand, each with `register` and `run`.
+
+User errors (`LabspecError`) are printed as one clear message, without a traceback,
+with the error's exit code. Subcommand modules are imported lazily so `--help` stays
+instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from specs.version import VERSION
+
+SUBCOMMANDS = {
+    "validate": "check spec files and report every problem with its file and line",
+    "compile": "dry run: show the runs a spec compiles to (table, scripts or json)",
+    "schema": "print the JSON Schema of the spec language",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labspec",
+        description="Typed experiment specs -> concrete DeepSpeed runs on SLURM.",
+    )
+    parser.add_argument("--version", action="version", version=f"labspec {VERSION}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in SUBCOMMANDS.items():
+        module = importlib.import_module(f"launch.cli.{name}")
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.register(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from specs.errors import LabspecError
+
+    module = importlib.import_module(f"launch.cli.{args.command}")
+    try:
+        code: int = module.run(args)
+        return code
+    except LabspecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entrypoint() -> None:
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Write a plan's run dirs: run.json, deepspeed.json, launch.sh, provenance.json.
+
+Writing is all-or-nothing per run and never overwrites another run's files: a run dir
+that already holds a different run.json is an error, an identical one is left alone.
+Secrets are never written: the environment names in `pass_env` stay names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from compiler.plan import Plan, Run
+from specs.errors import LabspecError
+from specs.loader import LoadedSpec
+from specs.version import VERSION
+
+RUN_SUBDIRS = ("tb", "checkpoints", "outputs", "logs")
+
+
+class RunDirConflict(LabspecError):
+    """A run dir holds files of a different run."""
+
+
+def emit(plan: Plan, loaded: LoadedSpec) -> int:
+    """Write every run dir of `plan`; return how many were written (not already there)."""
+    prov = provenance(loaded)
+    files = {r.id: _files(r, prov) for r in plan.runs}
+    for r in plan.runs:  # check everything before writing anything
+        _check_free(r, files[r.id]["run.json"])
+    written = 0
+    for r in plan.runs:
+        if _write(r, files[r.id]):
+            written += 1
+    return written
+
+
+def _files(run: Run, prov: dict[str, Any]) -> dict[str, str]:
+    out = {
+        "run.json": json.dumps(run.config, indent=2, sort_keys=True) + "\n",
+        "launch.sh": run.script,
+        "provenance.json": json.dumps({**prov, "run_id": run.id, "axes": run.axes}, indent=2) + "\n",
+    }
+    if run.deepspeed is not None:
+        out["deepspeed.json"] = json.dumps(run.deepspeed, indent=2, sort_keys=True) + "\n"
+    return out
+
+
+def _check_free(run: Run, run_json: str) -> None:
+    existing = Path(run.run_dir) / "run.json"
+    if existing.exists() and existing.read_text(encoding="utf-8") != run_json:
+        raise RunDirConflict(
+            f"{run.run_dir} already holds a different run.json; it was not touched. "
+            "Move it away, or choose another output_root"
+        )
+
+
+def _write(run: Run, files: dict[str, str]) -> bool:
+    root = Path(run.run_dir)
+    if (root / "run.json").exists():
+        return False
+    for sub in RUN_SUBDIRS:
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        if name == "run.json":
+            continue
+        _atomic_write(root / name, text, executable=name.endswith(".sh"))
+    _atomic_write(root / "run.json", files["run.json"])  # last: marks the dir complete
+    return True
+
+
+def _atomic_write(path: Path, text: str, executable: bool = False) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        if executable:
+            tmp.chmod(0o755)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def provenance(loaded: LoadedSpec) -> dict[str, Any]:
+    """Where a run came from: spec, its hash, git state, overrides, labspec version."""
+    spec = Path(loaded.path).resolve()
+    return {
+        "spec": str(spec),
+        "spec_files": loaded.document.sources,
+        "spec_sha256": loaded.content_sha256,
+        "resolved_spec_sha256": hashlib.sha256(
+            json.dumps(loaded.experiment.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest(),
+        "overrides": list(loaded.overrides),
+        "labspec_version": VERSION,
+        **git_state(spec.parent),
+    }
+
+
+def git_state(directory: Path) -> dict[str, Any]:
+    """The commit and dirty flag of the repository holding `directory` (None outside git)."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(directory), *args], capture_output=True,
+                                  text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": None, "git_dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": bool(status)}

@@ -1,0 +1,35 @@
+"""Entry point on the node: `python -m runtime RUN_DIR_OR_RUN_JSON`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+TASKS: dict[str, str] = {}  # task name -> module under runtime/, filled as tasks are built
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m runtime RUN_DIR_OR_RUN_JSON", file=sys.stderr)
+        return 2
+    path = Path(argv[0])
+    run_json = path / "run.json" if path.is_dir() else path
+    try:
+        config = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {run_json}: {exc}", file=sys.stderr)
+        return 2
+    task = config.get("task")
+    if task not in TASKS:
+        print(f"error: runtime task {task!r} is not available in this labspec version", file=sys.stderr)
+        return 3
+    import importlib
+
+    module = importlib.import_module(f"runtime.{TASKS[task]}")
+    result: int = module.run(config)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

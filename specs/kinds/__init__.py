@@ -1,0 +1,1 @@
+"""One module per experiment kind: its own section and its stage types."""

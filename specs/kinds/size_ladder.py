@@ -1,0 +1,102 @@
+"""Kind `size_ladder`: one model family at many sizes x light inference-time
+interventions, each cell an evaluation job, then one aggregation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from specs.base import SLUG, ExperimentBase
+from specs.sections import Memory, ModelSpec, ParamCount, Precision, Section
+
+Ability = Literal["commonsense", "instruction_following", "fluency", "math", "logic", "knowledge", "other"]
+
+
+class LadderModel(Section):
+    name: str = Field(pattern=SLUG)
+    name_or_path: str = Field(min_length=1)
+    family: str = ""
+    size: ParamCount = Field(description="parameters, e.g. 0.5B")
+    variant: Literal["base", "instruct"] = "instruct"
+    dtype: Precision = "bf16"
+
+
+class LocalTask(Section):
+    """A task from a local JSONL file, for lm-evaluation-harness's json loader."""
+
+    name: str = Field(pattern=SLUG)
+    path: str
+    output_type: Literal["generate_until", "multiple_choice", "loglikelihood"] = "generate_until"
+    prompt_template: str = "{{question}}"
+    answer_field: str = "answer"
+    choices_field: str | None = None
+    answer_extractor: Literal["none", "last_number", "boxed", "regex"] = "last_number"
+    metric: Literal["exact_match", "acc", "acc_norm", "perplexity"] = "exact_match"
+    num_fewshot: int = Field(0, ge=0)
+
+
+class Suite(Section):
+    name: str = Field(pattern=SLUG)
+    ability: Ability
+    tasks: list[str | LocalTask] = Field(min_length=1)
+
+
+class Intervention(Section):
+    name: str = Field(pattern=SLUG)
+    type: Literal["none", "cot", "self_consistency", "best_of_n"] = "none"
+    n: int = Field(1, gt=0)
+    temperature: float = Field(0.0, ge=0)
+    verifier: Literal["rule", "reward_model"] | None = None
+    verifier_model: str | None = None
+
+
+class ResourceTier(Section):
+    """Models up to `max_params` get this many GPUs (overrides the estimate from gpu_mem_gb)."""
+
+    max_params: ParamCount
+    gpus: int = Field(gt=0)
+    mem: Memory | None = None
+
+
+class LadderSection(Section):
+    models: list[LadderModel] = Field(min_length=1)
+    suites: list[Suite] = Field(min_length=1)
+    interventions: list[Intervention] = Field(default_factory=lambda: [Intervention(name="none")])
+    chat_template: bool = Field(True, description="applied to instruct models; recorded in results")
+    limit: int | None = Field(None, gt=0, description="samples per task (for quick looks)")
+    batch_size: int = Field(8, gt=0)
+    tiers: list[ResourceTier] = Field(default_factory=list)
+
+
+class SizeLadderExperiment(ExperimentBase):
+    stage_types: ClassVar[dict[str, bool]] = {"evaluate": False, "aggregate": False}
+
+    kind: Literal["size_ladder"]
+    model: ModelSpec | None = None  # type: ignore[assignment]  # the ladder lists its models
+    ladder: LadderSection
+
+    def kind_problems(self) -> Iterator[tuple[str, str]]:
+        lad = self.ladder
+        for field, items in (("models", lad.models), ("suites", lad.suites),
+                             ("interventions", lad.interventions)):
+            names = [it.name for it in items]
+            for i, name in enumerate(names):
+                if name in names[:i]:
+                    yield f"ladder.{field}.{i}.name", f"name {name!r} is used twice"
+        for i, iv in enumerate(lad.interventions):
+            at = f"ladder.interventions.{i}"
+            if iv.type in ("self_consistency", "best_of_n") and iv.n < 2:
+                yield f"{at}.n", f"{iv.type} needs n >= 2 samples"
+            if iv.type in ("self_consistency", "best_of_n") and iv.temperature <= 0:
+                yield f"{at}.temperature", f"{iv.type} samples: set a temperature above 0 (e.g. 0.7)"
+            if iv.type == "best_of_n" and iv.verifier is None:
+                yield f"{at}.verifier", "best_of_n needs a verifier: rule or reward_model"
+            if iv.verifier == "reward_model" and not iv.verifier_model:
+                yield f"{at}.verifier_model", "a reward_model verifier needs verifier_model (hub id or path)"
+        sizes = [t.max_params for t in lad.tiers]
+        if sizes != sorted(sizes):
+            yield "ladder.tiers", "list tiers from the smallest max_params up"
+        if lad.tiers and max(m.size for m in lad.models) > sizes[-1]:
+            yield "ladder.tiers", "the largest model exceeds every tier's max_params; add a tier"

@@ -1,0 +1,382 @@
+"""Load a spec file (YAML, or a Python module the user names), follow `extends`,
+apply command-line overrides, validate, and report every problem at its line.
+
+The raw document is kept next to the validated experiment (`LoadedSpec`) because the
+compiler re-validates it once per sweep point: a swept value is checked exactly like
+a value written in the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import runpy
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from specs import paths, rules
+from specs.base import ExperimentBase
+from specs.errors import Problem, SpecError
+from specs.overrides import Override, apply_override, parse_overrides
+from specs.registry import KINDS
+from specs.yaml_lines import load_yaml
+
+Path = tuple[str | int, ...]
+Origin = tuple[str, int | None]  # (source, line)
+MAX_EXTENDS_DEPTH = 16
+
+
+@dataclass
+class Document:
+    """A merged raw spec document and where each of its paths was written."""
+
+    data: dict[str, Any]
+    origins: dict[Path, Origin] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)  # files read, the named one first
+
+    def locate(self, path: Sequence[str | int]) -> Origin:
+        """The origin of the longest prefix of `path` that the document records."""
+        p = tuple(path)
+        while p:
+            if p in self.origins:
+                return self.origins[p]
+            p = p[:-1]
+        return self.origins.get((), (self.sources[0] if self.sources else "<spec>", None))
+
+
+@dataclass
+class LoadedSpec:
+    """A validated experiment plus what the compiler and provenance need to know."""
+
+    experiment: ExperimentBase
+    document: Document
+    path: str
+    content_sha256: str
+    overrides: tuple[str, ...] = ()
+
+    def with_values(self, values: Mapping[str, Any], label: str) -> ExperimentBase:
+        """The experiment with dotted-path `values` set (one sweep point), re-validated."""
+        data = dict(self.document.data)
+        data.pop("sweep", None)
+        origins = dict(self.document.origins)
+        for dotted, value in values.items():
+            path = paths.split(dotted)
+            _copy_along(data, path)  # the rest stays shared: validation never mutates it
+            apply_override(data, path, value, f"sweep point {label}")
+            origins[path] = self._sweep_origin(dotted)
+        return validate(Document(data, origins, self.document.sources), context=f"sweep point {label}")
+
+    def _sweep_origin(self, dotted: str) -> Origin:
+        """Where a swept value was written, so a bad value is reported at its sweep line."""
+        sweep = self.experiment.sweep
+        if dotted in sweep.grid:
+            return self.document.locate(("sweep", "grid", dotted))
+        for i, group in enumerate(sweep.zip):
+            if dotted in group:
+                return self.document.locate(("sweep", "zip", i, dotted))
+        return self.document.locate(("sweep", "seeds"))
+
+
+def _copy_along(data: dict[str, Any], path: Path) -> None:
+    """Shallow-copy the containers on `path` so that setting its leaf leaves the original."""
+    node: Any = data
+    for part in path[:-1]:
+        if isinstance(node, dict):
+            child = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            child = node[part]
+        else:
+            return
+        if not isinstance(child, (dict, list)):
+            return
+        node[part] = node = copy.copy(child)
+
+
+def load_spec(path: str | FsPath, overrides: Iterable[str] = ()) -> LoadedSpec:
+    """Read, merge, override and validate the spec at `path`."""
+    src = FsPath(path)
+    overrides = tuple(overrides)
+    doc = read_document(src)
+    for ov in parse_overrides(overrides):
+        _apply_cli_override(doc, ov)
+    experiment = validate(doc)
+    digest = hashlib.sha256()
+    for source in doc.sources:
+        digest.update(FsPath(source).read_bytes())
+    return LoadedSpec(experiment, doc, str(src), digest.hexdigest(), overrides)
+
+
+def load_text(text: str, source: str = "<spec>") -> ExperimentBase:
+    """Validate a YAML document given as text (no `extends`); for tests and tools."""
+    data, lines = load_yaml(text, source)
+    doc = _as_document(data, lines, source)
+    if "extends" in doc.data:
+        raise SpecError([Problem(source, doc.locate(("extends",))[1], "extends",
+                                 "extends needs a spec file on disk")])
+    return validate(doc)
+
+
+# --- reading files ----------------------------------------------------------------
+
+
+def read_document(path: FsPath, _chain: tuple[str, ...] = ()) -> Document:
+    """The spec at `path` with its `extends` chain deep-merged underneath it."""
+    source = str(path)
+    if not path.is_file():
+        where = f" (extended by {_chain[-1]})" if _chain else ""
+        raise SpecError([Problem(source, None, "", f"spec file not found{where}")])
+    resolved = str(path.resolve())
+    if resolved in _chain:
+        cycle = " -> ".join([*_chain, resolved])
+        raise SpecError([Problem(source, None, "extends", f"extends cycle: {cycle}")])
+    if len(_chain) >= MAX_EXTENDS_DEPTH:
+        raise SpecError([Problem(source, None, "extends", "extends chain is too deep")])
+
+    if path.suffix == ".py":
+        doc = _read_python(path)
+    elif path.suffix in (".yaml", ".yml"):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError([Problem(source, None, "", f"cannot read spec: {exc}")]) from None
+        data, lines = load_yaml(text, source)
+        doc = _as_document(data, lines, source)
+    else:
+        raise SpecError([Problem(source, None, "", "a spec is a .yaml/.yml file or a .py module")])
+
+    base_ref = doc.data.get("extends")
+    if base_ref is None:
+        return doc
+    if not isinstance(base_ref, str) or not base_ref:
+        raise SpecError([Problem(source, doc.locate(("extends",))[1], "extends",
+                                 "extends must be the path of a base spec")])
+    base_path = (path.parent / base_ref) if not FsPath(base_ref).is_absolute() else FsPath(base_ref)
+    base = read_document(base_path, (*_chain, resolved))
+    merged = _deep_merge(base.data, doc.data)
+    merged.pop("extends", None)
+    origins = dict(base.origins)
+    for p in [p for p in origins if p and p[0] == "extends"]:
+        del origins[p]
+    for p in _paths_in(doc.data):
+        _drop_replaced(origins, p, doc.data)
+        origins[p] = doc.origins.get(p) or doc.locate(p)
+    return Document(merged, origins, [*doc.sources, *base.sources])
+
+
+def _read_python(path: FsPath) -> Document:
+    """Run a Python spec (only ever one the user named) and take its `experiment`."""
+    source = str(path)
+    try:
+        namespace = runpy.run_path(source, run_name="__labspec_spec__")
+    except SpecError:
+        raise
+    except ValidationError as exc:
+        raise SpecError(_validation_problems(exc, None, Document({}, {}, [source]))) from None
+    except Exception as exc:  # the user's code: report where it failed, not our stack
+        tb = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path.resolve())
+              or f.filename == source]
+        line = tb[-1].lineno if tb else None
+        raise SpecError([Problem(source, line, "", f"running the spec failed: "
+                                 f"{type(exc).__name__}: {exc}")]) from None
+    if "experiment" not in namespace:
+        raise SpecError([Problem(source, None, "", "a Python spec must define `experiment` "
+                                 "(a dict, or an experiment model from specs)")])
+    value = namespace["experiment"]
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="python", exclude_unset=True)
+    if not isinstance(value, dict):
+        raise SpecError([Problem(source, None, "experiment",
+                                 f"must be a dict or an experiment model, not {type(value).__name__}")])
+    return Document(copy.deepcopy(value), {(): (source, None)}, [source])
+
+
+def _as_document(data: Any, lines: dict[Path, int], source: str) -> Document:
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}"
+        raise SpecError([Problem(source, lines.get(()), "",
+                                 f"a spec must be a mapping of fields (name:, kind:, ...), it is {what}")])
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise SpecError([Problem(source, lines.get((paths.join((_k(bad[0]),)),)), "",
+                                 f"top-level keys must be names, not {bad[0]!r}")])
+    return Document(data, {p: (source, ln) for p, ln in lines.items()}, [source])
+
+
+def _k(key: Any) -> str | int:
+    return key if isinstance(key, (str, int)) else str(key)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base` (JSON merge patch, RFC 7386): mappings merge key by key,
+    null removes the key (back to its default), anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _paths_in(data: Any, prefix: Path = ()) -> list[Path]:
+    out: list[Path] = []
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        p = (*prefix, _k(key))
+        out.append(p)
+        out.extend(_paths_in(value, p))
+    return out
+
+
+def _drop_replaced(origins: dict[Path, Origin], p: Path, data: dict[str, Any]) -> None:
+    """A list replaced by the child spec loses the base's item origins."""
+    node: Any = data
+    for part in p:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return
+    if isinstance(node, list):
+        for q in [q for q in origins if len(q) > len(p) and q[: len(p)] == p]:
+            del origins[q]
+
+
+def _apply_cli_override(doc: Document, ov: Override) -> None:
+    apply_override(doc.data, ov.path, ov.value, ov.text)
+    for q in [q for q in doc.origins if q[: len(ov.path)] == ov.path]:
+        del doc.origins[q]
+    doc.origins[ov.path] = (f"override -o {ov.text}", None)
+
+
+# --- validation -----------------------------------------------------------------
+
+
+def validate(doc: Document, context: str | None = None) -> ExperimentBase:
+    """Validate a merged document: structure first, then the cross-field rules."""
+    source = doc.sources[0] if doc.sources else "<spec>"
+    kind = doc.data.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        line = doc.locate(("kind",))[1] if "kind" in doc.data else doc.locate(())[1]
+        known = ", ".join(KINDS)
+        if kind is None:
+            msg = f"missing: every spec names its kind ({known})"
+        else:
+            close = get_close_matches(str(kind), KINDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            msg = f"unknown kind {kind!r} (kinds: {known}){hint}"
+        raise SpecError([Problem(doc.locate(("kind",))[0] if "kind" in doc.data else source, line,
+                                 "kind", _ctx(context, msg))])
+    bad_text = [Problem(*doc.locate(path), paths.join(path), _ctx(context, msg))
+                for path, msg in _unwritable_strings(doc.data, ())]
+    if bad_text:
+        raise SpecError(bad_text)
+    cls = KINDS[kind]
+    try:
+        exp = cls.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecError(_validation_problems(exc, cls, doc, context)) from None
+    findings = rules.check(exp)
+    if findings:
+        problems = []
+        for dotted, message in findings:
+            origin = doc.locate(paths.split(dotted))
+            problems.append(Problem(origin[0], origin[1], dotted, _ctx(context, message)))
+        raise SpecError(problems)
+    return exp
+
+
+def _unwritable_strings(node: Any, path: Path) -> list[tuple[Path, str]]:
+    """Strings that cannot reach a file or a process intact: NUL (argv and environment
+    end there) and lone surrogates (not UTF-8)."""
+    found: list[tuple[Path, str]] = []
+    if isinstance(node, str):
+        if "\x00" in node:
+            found.append((path, "contains a NUL character; remove it"))
+        else:
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                found.append((path, "is not valid UTF-8 text (a lone surrogate); remove it"))
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            p = (*path, _k(key))
+            found += _unwritable_strings(key, p) + _unwritable_strings(value, p)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _unwritable_strings(value, (*path, i))
+    return found
+
+
+def _ctx(context: str | None, message: str) -> str:
+    return f"{message} (in {context})" if context else message
+
+
+def _validation_problems(exc: ValidationError, cls: type[BaseModel] | None, doc: Document,
+                         context: str | None = None) -> list[Problem]:
+    problems = []
+    errors = exc.errors(include_url=False)
+    relevant = [e for e in errors if not _irrelevant_union_branch(e)] or errors
+    for err in relevant:
+        path = _clean_loc(err["loc"], doc.data)
+        origin = doc.locate(path)
+        message = _message(err, cls, path)
+        problems.append(Problem(origin[0], origin[1], paths.join(path), _ctx(context, message)))
+    return problems
+
+
+def _clean_loc(loc: Sequence[str | int], data: Any) -> Path:
+    """Drop the union-member labels pydantic puts into locations ('str', 'LocalTask')."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+            out.append(part)
+        elif last or not isinstance(part, str) or not _looks_like_type_label(part):
+            node = None
+            out.append(part)
+    return tuple(out)
+
+
+def _irrelevant_union_branch(err: Any) -> bool:
+    """A scalar branch of `str | Model` complaining about a mapping the user clearly meant
+    as the model: the model branch's own errors say what is wrong."""
+    loc = err["loc"]
+    return (isinstance(err.get("input"), dict) and bool(loc) and isinstance(loc[-1], str)
+            and _looks_like_type_label(loc[-1]) and str(err["type"]).endswith("_type"))
+
+
+def _looks_like_type_label(part: str) -> bool:
+    return part[:1].isupper() or "[" in part or part in ("str", "int", "float", "bool", "list", "dict")
+
+
+def _message(err: Any, cls: type[BaseModel] | None, path: Path) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden" and cls is not None:
+        names = paths.field_names_at(cls, path[:-1])
+        close = get_close_matches(str(path[-1]), names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        return f"unknown field{hint} (known here: {shown})"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(err["msg"])
+    if "input" in err and kind not in ("missing",) and not isinstance(err["input"], (dict, list)):
+        shown = repr(err["input"])
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = f"{msg} (got {shown})"
+    return msg.replace("Value error, ", "")

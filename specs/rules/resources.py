@@ -1,0 +1,32 @@
+"""Resources: every stage's request is complete after merging and fits its launcher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from specs.base import ExperimentBase
+from specs.rules import Finding, rule
+
+
+@rule
+def stage_resources_complete(exp: ExperimentBase) -> Iterator[Finding]:
+    missing = [s for s in exp.stage_types if exp.stage_resources(s).time is None]
+    if missing:
+        yield ("resources.time",
+               f"no time limit for stage(s) {', '.join(missing)}: set resources.time "
+               "(e.g. 12:00:00) or stages.<stage>.resources.time")
+
+
+@rule
+def processes_fit(exp: ExperimentBase) -> Iterator[Finding]:
+    for stage in exp.stage_types:
+        res = exp.stage_resources(stage)
+        where = "stages." + stage + ".resources" if stage in exp.stages and exp.stages[stage].resources else "resources"
+        if res.gpus_per_node and res.procs_per_node and res.procs_per_node > res.gpus_per_node:
+            yield (f"{where}.procs_per_node",
+                   f"stage {stage!r}: {res.procs_per_node} processes on {res.gpus_per_node} GPUs per node; "
+                   "use at most one process per GPU")
+        if exp.stage_launcher(stage) == "python" and res.world_size > 1:
+            yield ("launcher" if exp.stage_launcher(stage) == exp.launcher else f"stages.{stage}.launcher",
+                   f"stage {stage!r}: the python launcher starts one process but the world size is "
+                   f"{res.world_size}; use torchrun or deepspeed")

@@ -1,0 +1,283 @@
+"""The sections every experiment shares: model, data, training, DeepSpeed, PEFT,
+resources, TensorBoard, sweep and per-stage overrides.
+
+Field-level checks (ranges, enums, unit parsing) live here; checks that relate
+several fields live in `specs.rules`, grouped by domain, so that every problem of a
+spec is reported at once with the exact field it concerns.
+
+All fields have defaults except the few a spec cannot do without. That lets the same
+classes describe per-stage overrides: an override applies only the fields it sets
+(`model_fields_set`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+
+from specs import units
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch: `$` would let "A\n" by
+SECRET_NAME = re.compile(
+    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|CREDENTIALS?)(_|$)", re.I
+)
+
+
+class Section(BaseModel):
+    """Base of every spec model: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def overlay(self, override: Section | None) -> Any:
+        """This section with the fields that `override` explicitly sets replacing ours."""
+        if override is None:
+            return self
+        return self.model_copy(
+            update={k: getattr(override, k) for k in override.model_fields_set}
+        )
+
+
+ParamCount = Annotated[
+    int,
+    BeforeValidator(units.parse_count),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1},
+                              {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[KMBGTkmbgt]?\s*$"}],
+                    "description": "a parameter count: 1500000000, 1.5B or 350M"}),
+]
+TimeLimit = Annotated[str | int, Field(description="SLURM time limit, e.g. 12:00:00 or 2-00:00:00")]
+Memory = Annotated[str | int, Field(description="memory per node, e.g. 64G (plain numbers are MB)")]
+Precision = Literal["bf16", "fp16", "fp32"]
+
+
+class ModelSpec(Section):
+    """The model a route starts from."""
+
+    name_or_path: str = Field(min_length=1, description="hub id or local path")
+    revision: str | None = None
+    tokenizer: str | None = Field(None, description="defaults to name_or_path")
+    num_parameters: ParamCount | None = Field(
+        None, description="for memory estimates when there is no local config.json (e.g. 1.5B)"
+    )
+    dtype: Precision | Literal["auto"] = "auto"
+    trust_remote_code: bool = False
+    attn_implementation: str | None = None
+    chat_template: str | None = Field(None, description="a template file or name; default: the model's")
+
+
+class DataSpec(Section):
+    """Where the data lies and which fields hold what (JSONL/parquet/HF-on-disk)."""
+
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    format: Literal["jsonl", "json", "parquet", "arrow", "hf_disk"] = "jsonl"
+    prompt_field: str = "prompt"
+    completion_field: str = "completion"
+    image_field: str | None = None
+    chosen_field: str = "chosen"
+    rejected_field: str = "rejected"
+    max_samples: int | None = Field(None, gt=0)
+    num_workers: int = Field(2, ge=0)
+
+
+class TrainingSpec(Section):
+    """Optimiser and schedule; batch sizes are global and per GPU, accumulation is derived."""
+
+    optimizer: Literal["adamw", "adam", "sgd", "rmsprop", "adafactor", "lion"] = "adamw"
+    lr: float = Field(1e-5, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    warmup_steps: int = Field(0, ge=0)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="when set, wins over epochs (as in HF)")
+    global_batch_size: int = Field(8, gt=0, description="sequences per optimizer step, all GPUs")
+    micro_batch_size: int = Field(1, gt=0, description="sequences per GPU per forward pass")
+    precision: Precision = "bf16"
+    gradient_checkpointing: bool = False
+    max_length: int = Field(2048, gt=0)
+    max_grad_norm: float = Field(1.0, ge=0)
+    logging_steps: int = Field(10, gt=0)
+    save_steps: int | None = Field(None, gt=0, description="checkpoint every N steps (None: per epoch)")
+    eval_steps: int | None = Field(None, gt=0)
+
+
+class OffloadDevice(Section):
+    """Where ZeRO puts offloaded state."""
+
+    device: Literal["none", "cpu", "nvme"] = "none"
+    nvme_path: str | None = None
+    pin_memory: bool = True
+
+
+class DeepSpeedSpec(Section):
+    """ZeRO stage and offload; `config` is merged last into the derived DeepSpeed config."""
+
+    enabled: bool = True
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    offload_optimizer: OffloadDevice = Field(default_factory=OffloadDevice)
+    offload_param: OffloadDevice = Field(default_factory=OffloadDevice)
+    config: dict[str, Any] = Field(default_factory=dict, description="passthrough, merged last")
+
+
+class PeftSpec(Section):
+    """LoRA through peft; off unless `enabled`."""
+
+    enabled: bool = False
+    r: int = Field(16, gt=0)
+    alpha: int = Field(32, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    modules_to_save: list[str] = Field(default_factory=list)
+
+
+class ResourcesSpec(Section):
+    """What one run asks SLURM for. A stage override sets only what differs."""
+
+    nodes: int = Field(1, gt=0)
+    gpus_per_node: int = Field(1, ge=0, description="0 for a CPU-only job")
+    procs_per_node: int | None = Field(
+        None, gt=0, description="processes per node; default one per GPU (1 without GPUs)"
+    )
+    cpus_per_task: int = Field(8, gt=0)
+    mem: Memory | None = None
+    time: TimeLimit | None = None
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    gpu_mem_gb: float | None = Field(None, gt=0, description="memory of one GPU, for estimates")
+    sbatch_extra: dict[str, str | int] = Field(
+        default_factory=dict, description="more sbatch options, e.g. {exclusive: ''}"
+    )
+
+    @field_validator("time")
+    @classmethod
+    def _time_parses(cls, v: str | int | None) -> str | int | None:
+        if v is not None:
+            units.parse_time_minutes(v)
+        return v
+
+    @field_validator("mem")
+    @classmethod
+    def _mem_parses(cls, v: str | int | None) -> str | int | None:
+        if v is not None:
+            units.parse_mem_mb(v)
+        return v
+
+    @field_validator("sbatch_extra")
+    @classmethod
+    def _extra_keys(cls, v: dict[str, str | int]) -> dict[str, str | int]:
+        for key in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", key):
+                raise ValueError(f"sbatch option {key!r} must look like 'exclusive' or 'mail_type'")
+        return v
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.procs
+
+    @property
+    def procs(self) -> int:
+        return self.procs_per_node or max(self.gpus_per_node, 1)
+
+    @property
+    def minutes(self) -> int:
+        return units.parse_time_minutes(self.time) if self.time is not None else 0
+
+
+class TensorBoardSpec(Section):
+    enabled: bool = True
+    log_every_n_steps: int = Field(10, gt=0)
+    log_hparams: bool = True
+
+
+class SweepSpec(Section):
+    """Grid points: the cartesian product of `grid`, times each `zip` group, times `seeds`."""
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted.path: [values]")
+    zip: list[dict[str, list[Any]]] = Field(
+        default_factory=list, description="groups of equal-length lists advanced together"
+    )
+    seeds: list[int] = Field(default_factory=list)
+
+
+Launcher = Literal["torchrun", "deepspeed", "python"]
+
+
+class StageOverride(Section):
+    """Per stage type: only the fields set here replace the experiment's."""
+
+    resources: ResourcesSpec | None = None
+    training: TrainingSpec | None = None
+    deepspeed: DeepSpeedSpec | None = None
+    launcher: Launcher | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+def check_env(env: dict[str, str]) -> dict[str, str]:
+    """Environment names must be shell identifiers; secrets never belong in a spec."""
+    for key in env:
+        if not ENV_NAME.fullmatch(key):
+            raise ValueError(f"environment variable name {key!r} is not a valid shell name")
+        if SECRET_NAME.search(key):
+            raise ValueError(
+                f"{key} looks like a secret: do not write it into a spec; export it in your "
+                "shell and list its name under pass_env"
+            )
+    return env
+
+
+# --- settings shared by several tasks (each route composes them) -------------------
+
+
+class GenerationSettings(Section):
+    """Sampling for `generate` and generation-based evaluation."""
+
+    max_new_tokens: int = Field(256, gt=0)
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int | None = Field(None, gt=0)
+    num_samples: int = Field(1, gt=0, description="samples per prompt")
+    batch_size: int = Field(16, gt=0)
+    backend: Literal["hf", "vllm"] = "hf"
+    shards: int = Field(1, gt=0, description="array tasks the prompts are split over")
+
+
+DPOLoss = Literal["sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero",
+                  "apo_down", "sft"]
+
+
+class DPOSettings(Section):
+    """Preference optimisation through TRL's DPOTrainer."""
+
+    beta: float = Field(0.1, gt=0)
+    loss_type: list[DPOLoss] = Field(default_factory=lambda: list[DPOLoss](["sigmoid"]))
+    loss_weights: list[float] | None = None
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
+    max_prompt_length: int = Field(512, gt=0)
+    reference: str | None = Field(
+        None, description="reference model path; default: the model being trained, at its start"
+    )
+
+
+class EvaluationSettings(Section):
+    """Held-out evaluation: generation metrics and/or likelihood metrics."""
+
+    data: str | None = Field(None, description="held-out file; default: data.test")
+    metrics: list[str] = Field(default_factory=lambda: ["exact_match"])
+    normalizer: Literal["none", "basic", "latex", "number"] = "basic"
+    answer_extractor: Literal["none", "last_number", "boxed", "regex"] = "none"
+    answer_regex: str | None = None
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    max_samples: int | None = Field(None, gt=0)
+
+
+class SFTSettings(Section):
+    """Supervised fine-tuning through TRL's SFTTrainer."""
+
+    completion_only_loss: bool = Field(True, description="loss on the answer tokens only")
+    packing: bool = False
