@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,7 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
             training = training.model_copy(update=node.training_update)
         ds_spec = exp.stage_deepspeed(node.type)
         ds = derive(training, ds_spec, res.world_size) if training is not None and ds_spec.enabled else None
-        hashed_config = _swap_refs(node.config, local, node.name)
+        hashed_config = _map_refs(node.config, _hashable_ref(local, node.name))
         identity = {
             "stage": node.name,
             "task": node.task,
@@ -133,41 +134,41 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
             _check_memory(exp, node, res, training, warnings)
 
 
+def _map_refs(obj: Any, fn: Callable[[Ref], Any]) -> Any:
+    """`obj` with every Ref replaced by fn(ref) (configs are plain dicts and lists)."""
+    if isinstance(obj, Ref):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: _map_refs(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_map_refs(v, fn) for v in obj]
+    return obj
+
+
 def _refs(obj: Any) -> list[Ref]:
-    if isinstance(obj, Ref):
-        return [obj]
-    if isinstance(obj, dict):
-        return [r for v in obj.values() for r in _refs(v)]
-    if isinstance(obj, (list, tuple)):
-        return [r for v in obj for r in _refs(v)]
-    return []
+    found: list[Ref] = []
+    _map_refs(obj, found.append)
+    return found
 
 
-def _swap_refs(obj: Any, local: dict[str, str], where: str) -> Any:
-    if isinstance(obj, Ref):
-        if obj.stage not in local:
-            raise CompileError(f"internal: stage {where!r} refers to {obj.stage!r}, not built before it")
-        return {"$ref": local[obj.stage], "output": obj.output}
-    if isinstance(obj, dict):
-        return {k: _swap_refs(v, local, where) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_swap_refs(v, local, where) for v in obj]
-    return obj
+def _hashable_ref(local: dict[str, str], where: str) -> Callable[[Ref], Any]:
+    """Refs as the upstream run's id, for hashing: an upstream change changes this id."""
+    def swap(ref: Ref) -> Any:
+        if ref.stage not in local:
+            raise CompileError(f"internal: stage {where!r} refers to {ref.stage!r}, not built before it")
+        return {"$ref": local[ref.stage], "output": ref.output}
+    return swap
 
 
-def _resolve_refs(obj: Any, local: dict[str, str], dirs: dict[str, str],
-                  tasks: dict[str, str]) -> Any:
-    if isinstance(obj, Ref):
-        upstream = local[obj.stage]
-        rel = outputs_of(tasks[upstream]).get(obj.output)
+def _path_ref(local: dict[str, str], dirs: dict[str, str], tasks: dict[str, str]) -> Callable[[Ref], Any]:
+    """Refs as the upstream output's path (run dirs are known at compile time)."""
+    def resolve(ref: Ref) -> Any:
+        upstream = local[ref.stage]
+        rel = outputs_of(tasks[upstream]).get(ref.output)
         if rel is None:
-            raise CompileError(f"internal: task {tasks[upstream]!r} has no output {obj.output!r}")
+            raise CompileError(f"internal: task {tasks[upstream]!r} has no output {ref.output!r}")
         return os.path.join(dirs[upstream], rel)
-    if isinstance(obj, dict):
-        return {k: _resolve_refs(v, local, dirs, tasks) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_resolve_refs(v, local, dirs, tasks) for v in obj]
-    return obj
+    return resolve
 
 
 def _names(pending: dict[str, _Pending], swept: list[str]) -> dict[str, str]:
@@ -197,7 +198,7 @@ def _check_memory(exp: ExperimentBase, node: StageNode, res: ResourcesSpec, trai
     params = exp.model.num_parameters or memory.params_from_config(exp.model.name_or_path)
     if params is None:
         return
-    gpus = res.nodes * max(res.gpus_per_node, 1)
+    gpus = res.world_size  # data-parallel processes: what ZeRO shards over
     est = memory.training_states(params, training, exp.stage_deepspeed(node.type), gpus,
                                  lora=exp.peft.enabled, reference_model=node.task == "dpo")
     if est.total > res.gpu_mem_gb * 1e9:
@@ -248,7 +249,7 @@ def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[
             python: str, base_dir: str) -> Run:
     exp, node, res = p.exp, p.node, p.resources
     run_dir = dirs[rid]
-    task_config = _resolve_refs(node.config, p.upstream, dirs, tasks)
+    task_config = _map_refs(node.config, _path_ref(p.upstream, dirs, tasks))
     launcher = exp.stage_launcher(node.type)
     run_json = os.path.join(run_dir, "run.json")
     config = {

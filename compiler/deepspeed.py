@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from specs.errors import CompileError
+from specs.merge import deep_merge
 from specs.sections import DeepSpeedSpec, OffloadDevice, TrainingSpec
 
 
@@ -78,14 +79,4 @@ def _offload(off: OffloadDevice) -> dict[str, Any]:
     out: dict[str, Any] = {"device": off.device, "pin_memory": off.pin_memory}
     if off.device == "nvme":
         out["nvme_path"] = off.nvme_path
-    return out
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
     return out

@@ -2,8 +2,9 @@
 
 Canonical = JSON with sorted keys, no whitespace, ASCII only; floats use Python's
 shortest round-trip repr, the same on every platform and Python 3 version. So the same
-spec compiles to the same ids anywhere. Only what changes a run's result goes in:
-cosmetic fields (description, output_root, env, partition, time) do not.
+spec compiles to the same ids anywhere. What can change a run's result goes in (its
+task config, training, DeepSpeed config, world size, seed, environment variables);
+cosmetic fields (description, output_root, the interpreter path, partition, time) do not.
 """
 
 from __future__ import annotations

@@ -64,10 +64,6 @@ def training_states(params: int, training: TrainingSpec, ds: DeepSpeedSpec | Non
     return Estimate(weights, grads, optim, ref)
 
 
-def inference_weights(params: int, dtype_bytes: int = 2) -> Estimate:
-    return Estimate(params * dtype_bytes, 0.0, 0.0, 0.0)
-
-
 def params_from_config(model_dir: str) -> int | None:
     """Estimate a decoder's parameter count from a local config.json, if there is one."""
     path = Path(model_dir) / "config.json"

@@ -25,6 +25,7 @@ TASK_OUTPUTS: dict[str, dict[str, str]] = {
     "ladder_aggregate": {"table": "outputs/ladder.csv"},
     "filter_chains": {"data": "outputs/chains.jsonl"},
     "plan_solve": {"predictions": "outputs/predictions.jsonl"},
+    "smoke": {"checkpoint": "checkpoints/smoke.json"},
 }
 
 COMMON_OUTPUTS = {"metrics": METRICS}

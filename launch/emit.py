@@ -26,16 +26,29 @@ class RunDirConflict(LabspecError):
     """A run dir holds files of a different run."""
 
 
+class EmitError(LabspecError):
+    """A run dir cannot be written (permissions, a full disk, ...)."""
+
+
 def emit(plan: Plan, loaded: LoadedSpec) -> int:
-    """Write every run dir of `plan`; return how many were written (not already there)."""
+    """Write every run dir of `plan`; return how many were new.
+
+    An existing run dir with the same run.json is the same run: its other files (the
+    launch script, which also depends on the interpreter and the launcher) are brought
+    up to date, nothing else is touched.
+    """
     prov = provenance(loaded)
     files = {r.id: _files(r, prov) for r in plan.runs}
     for r in plan.runs:  # check everything before writing anything
         _check_free(r, files[r.id]["run.json"])
     written = 0
-    for r in plan.runs:
-        if _write(r, files[r.id]):
-            written += 1
+    try:
+        for r in plan.runs:
+            if _write(r, files[r.id]):
+                written += 1
+    except OSError as exc:
+        raise EmitError(f"cannot write run dirs under {plan.output_root}: {exc.strerror or exc} "
+                        f"({exc.filename}); choose another output_root or --emit DIR") from None
     return written
 
 
@@ -52,7 +65,7 @@ def _files(run: Run, prov: dict[str, Any]) -> dict[str, str]:
 
 def _check_free(run: Run, run_json: str) -> None:
     existing = Path(run.run_dir) / "run.json"
-    if existing.exists() and existing.read_text(encoding="utf-8") != run_json:
+    if existing.is_file() and existing.read_text(encoding="utf-8", errors="replace") != run_json:
         raise RunDirConflict(
             f"{run.run_dir} already holds a different run.json; it was not touched. "
             "Move it away, or choose another output_root"
@@ -62,6 +75,10 @@ def _check_free(run: Run, run_json: str) -> None:
 def _write(run: Run, files: dict[str, str]) -> bool:
     root = Path(run.run_dir)
     if (root / "run.json").exists():
+        for name in ("launch.sh", "deepspeed.json"):
+            path = root / name
+            if name in files and (not path.exists() or path.read_text(encoding="utf-8") != files[name]):
+                _atomic_write(path, files[name], executable=name.endswith(".sh"))
         return False
     for sub in RUN_SUBDIRS:
         (root / sub).mkdir(parents=True, exist_ok=True)

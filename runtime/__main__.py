@@ -6,7 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-TASKS: dict[str, str] = {}  # task name -> module under runtime/, filled as tasks are built
+TASKS: dict[str, str] = {  # task name -> module under runtime/
+    "smoke": "smoke",
+}
 
 
 def main(argv: list[str]) -> int:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from specs import paths, rules
 from specs.base import ExperimentBase
 from specs.errors import Problem, SpecError
+from specs.merge import deep_merge
 from specs.overrides import Override, apply_override, parse_overrides
 from specs.registry import KINDS
 from specs.yaml_lines import load_yaml
@@ -158,7 +159,7 @@ def read_document(path: FsPath, _chain: tuple[str, ...] = ()) -> Document:
                                  "extends must be the path of a base spec")])
     base_path = (path.parent / base_ref) if not FsPath(base_ref).is_absolute() else FsPath(base_ref)
     base = read_document(base_path, (*_chain, resolved))
-    merged = _deep_merge(base.data, doc.data)
+    merged = deep_merge(base.data, doc.data, null_removes=True)
     merged.pop("extends", None)
     origins = dict(base.origins)
     for p in [p for p in origins if p and p[0] == "extends"]:
@@ -176,6 +177,9 @@ def _read_python(path: FsPath) -> Document:
         namespace = runpy.run_path(source, run_name="__labspec_spec__")
     except SpecError:
         raise
+    except SystemExit as exc:
+        raise SpecError([Problem(source, None, "", f"the spec called sys.exit({exc.code!r}); "
+                                 "a Python spec only defines `experiment`")]) from None
     except ValidationError as exc:
         raise SpecError(_validation_problems(exc, None, Document({}, {}, [source]))) from None
     except Exception as exc:  # the user's code: report where it failed, not our stack
@@ -210,20 +214,6 @@ def _as_document(data: Any, lines: dict[Path, int], source: str) -> Document:
 
 def _k(key: Any) -> str | int:
     return key if isinstance(key, (str, int)) else str(key)
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` on top of `base` (JSON merge patch, RFC 7386): mappings merge key by key,
-    null removes the key (back to its default), anything else replaces."""
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def _paths_in(data: Any, prefix: Path = ()) -> list[Path]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from specs.errors import Problem, SpecError
+from specs.paths import is_index, join, split
 from specs.yaml_lines import load_yaml
 
 Path = tuple[str | int, ...]
@@ -34,19 +35,17 @@ def parse_override(text: str) -> Override:
     parts = key.split(".")
     if any(not p for p in parts):
         raise SpecError([Problem(source, None, key, "empty part in the dotted path")])
+    if parts[0] == "extends":
+        raise SpecError([Problem(source, None, key, "extends cannot be overridden; edit the spec's extends")])
     path: list[str | int]
     if parts[:2] == ["sweep", "grid"] and len(parts) > 2:
         path = ["sweep", "grid", ".".join(parts[2:])]
-    elif parts[:2] == ["sweep", "zip"] and len(parts) > 3 and _is_index(parts[2]):
+    elif parts[:2] == ["sweep", "zip"] and len(parts) > 3 and is_index(parts[2]):
         path = ["sweep", "zip", int(parts[2]), ".".join(parts[3:])]
     else:
-        path = [int(p) if _is_index(p) else p for p in parts]
+        path = list(split(key))
     value, _ = load_yaml(raw, source) if raw.strip() else ("", {})
     return Override(text, tuple(path), value)
-
-
-def _is_index(part: str) -> bool:
-    return part.isascii() and part.isdigit()  # '²'.isdigit() is True, int('²') fails
 
 
 def parse_overrides(texts: Iterable[str]) -> list[Override]:
@@ -76,11 +75,11 @@ def apply_override(data: dict[str, Any], path: Path, value: Any, label: str) -> 
             node = child
         elif isinstance(node, list) and isinstance(part, int):
             if not 0 <= part < len(node):
-                raise SpecError([Problem(label, None, _dotted(path[: depth + 1]),
+                raise SpecError([Problem(label, None, join(path[: depth + 1]),
                                          f"index {part} is out of range (the list has {len(node)} items)")])
             node = node[part]
         else:
-            raise SpecError([Problem(label, None, _dotted(path[: depth + 1]),
+            raise SpecError([Problem(label, None, join(path[: depth + 1]),
                                      "cannot descend into a value that is not a mapping or list")])
     last = path[-1]
     if isinstance(node, dict):
@@ -91,8 +90,5 @@ def apply_override(data: dict[str, Any], path: Path, value: Any, label: str) -> 
         else:
             node[last] = value
     else:
-        raise SpecError([Problem(label, None, _dotted(path), "cannot set a field here")])
+        raise SpecError([Problem(label, None, join(path), "cannot set a field here")])
 
-
-def _dotted(path: Path) -> str:
-    return ".".join(str(p) for p in path)

@@ -15,9 +15,13 @@ from pydantic import BaseModel
 Path = tuple[str | int, ...]
 
 
+def is_index(part: str) -> bool:
+    return part.isascii() and part.isdigit()  # '²'.isdigit() is True, int('²') fails
+
+
 def split(dotted: str) -> Path:
     """'ladder.models.0.dtype' -> ('ladder', 'models', 0, 'dtype')."""
-    return tuple(int(p) if p.isascii() and p.isdigit() else p for p in dotted.split("."))
+    return tuple(int(p) if is_index(p) else p for p in dotted.split("."))
 
 
 def join(path: Path) -> str:

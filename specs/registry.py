@@ -14,6 +14,7 @@ from specs.kinds.radio import RadioExperiment
 from specs.kinds.reasoning import ReasoningExperiment
 from specs.kinds.sft import SFTExperiment
 from specs.kinds.size_ladder import SizeLadderExperiment
+from specs.kinds.smoke import SmokeExperiment
 from specs.kinds.spin import SpinExperiment
 
 KINDS: dict[str, type[ExperimentBase]] = {
@@ -25,6 +26,7 @@ KINDS: dict[str, type[ExperimentBase]] = {
     "radio": RadioExperiment,
     "size_ladder": SizeLadderExperiment,
     "reasoning": ReasoningExperiment,
+    "smoke": SmokeExperiment,
 }
 
 def experiment_adapter() -> TypeAdapter[ExperimentBase]:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema, field_validator
 
 from specs import units
+from specs.merge import deep_merge
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch: `$` would let "A\n" by
 SECRET_NAME = re.compile(
@@ -28,15 +29,23 @@ SECRET_NAME = re.compile(
 class Section(BaseModel):
     """Base of every spec model: unknown keys are errors, never silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     def overlay(self, override: Section | None) -> Any:
-        """This section with the fields that `override` explicitly sets replacing ours."""
+        """This section with what `override` explicitly sets laid over it, recursively:
+        a nested section applies only its own set fields, mappings merge key by key."""
         if override is None:
             return self
-        return self.model_copy(
-            update={k: getattr(override, k) for k in override.model_fields_set}
-        )
+        update: dict[str, Any] = {}
+        for key in override.model_fields_set:
+            mine, theirs = getattr(self, key), getattr(override, key)
+            if isinstance(mine, Section) and isinstance(theirs, Section):
+                update[key] = mine.overlay(theirs)
+            elif isinstance(mine, dict) and isinstance(theirs, dict):
+                update[key] = deep_merge(mine, theirs)
+            else:
+                update[key] = theirs
+        return self.model_copy(update=update)
 
 
 ParamCount = Annotated[
@@ -120,7 +129,7 @@ class DeepSpeedSpec(Section):
     zero_stage: Literal[0, 1, 2, 3] = 2
     offload_optimizer: OffloadDevice = Field(default_factory=OffloadDevice)
     offload_param: OffloadDevice = Field(default_factory=OffloadDevice)
-    config: dict[str, Any] = Field(default_factory=dict, description="passthrough, merged last")
+    config: dict[str, JsonValue] = Field(default_factory=dict, description="passthrough, merged last")
 
 
 class PeftSpec(Section):
@@ -198,8 +207,8 @@ class TensorBoardSpec(Section):
 class SweepSpec(Section):
     """Grid points: the cartesian product of `grid`, times each `zip` group, times `seeds`."""
 
-    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted.path: [values]")
-    zip: list[dict[str, list[Any]]] = Field(
+    grid: dict[str, list[JsonValue]] = Field(default_factory=dict, description="dotted.path: [values]")
+    zip: list[dict[str, list[JsonValue]]] = Field(
         default_factory=list, description="groups of equal-length lists advanced together"
     )
     seeds: list[int] = Field(default_factory=list)

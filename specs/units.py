@@ -6,6 +6,7 @@ accepted form, which pydantic turns into a located spec error.
 
 from __future__ import annotations
 
+import math
 import re
 
 _TIME_FORMS = "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 12:00:00 or 2-00:00:00)"
@@ -70,9 +71,9 @@ def parse_mem_mb(value: str | int) -> int:
     if not m:
         raise ValueError(f"cannot read memory {value!r}; write it like 64G, 512M or 1T")
     mb = float(m.group(1)) * _MEM_UNITS[(m.group(2) or "M").upper()]
-    if mb <= 0:
-        raise ValueError("mem must be positive")
-    return round(mb)
+    if not 0 < mb < 2**40:
+        raise ValueError(f"memory {value!r} must be positive (and below a petabyte)")
+    return math.ceil(mb)  # --mem=0 would mean "all of the node"
 
 
 _COUNT_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
@@ -83,13 +84,13 @@ def parse_count(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ValueError("a parameter count looks like 1500000000, 1.5B or 350M")
     if isinstance(value, (int, float)):
-        if value <= 0:
-            raise ValueError("a parameter count must be positive")
+        if not 0 < value < 1e16:
+            raise ValueError("a parameter count must be positive and below 10^16")
         return int(value)
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMBGT]?)\s*", str(value), re.IGNORECASE)
     if not m:
         raise ValueError(f"cannot read parameter count {value!r}; write it like 1.5B or 350M")
-    count = int(float(m.group(1)) * _COUNT_UNITS[m.group(2).upper()])
-    if count <= 0:
-        raise ValueError("a parameter count must be positive")
-    return count
+    count = float(m.group(1)) * _COUNT_UNITS[m.group(2).upper()]
+    if not 1 <= count < 1e16:
+        raise ValueError(f"parameter count {value!r} must be at least 1 and below 10^16")
+    return int(count)

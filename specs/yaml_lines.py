@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from specs.errors import Problem, SpecError
+from specs.paths import join
 
 Path = tuple[str | int, ...]
 Lines = dict[Path, int]
@@ -71,7 +72,7 @@ class _Converter:
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         if id(node) in self.active:
-            raise SpecError([Problem(self.source, node.start_mark.line + 1, _dotted(path),
+            raise SpecError([Problem(self.source, node.start_mark.line + 1, join(path),
                                      "an alias refers to a value that contains it; write the value out")])
         self.active.add(id(node))
         try:
@@ -86,7 +87,7 @@ class _Converter:
         except yaml.YAMLError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            raise SpecError([Problem(self.source, node.start_mark.line + 1, _dotted(path),
+            raise SpecError([Problem(self.source, node.start_mark.line + 1, join(path),
                                      f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}: {exc}; "
                                      "quote it to keep it a string")]) from None
 
@@ -94,7 +95,7 @@ class _Converter:
         self.count += 1
         if self.count > MAX_NODES:
             raise SpecError(
-                [Problem(self.source, node.start_mark.line + 1, _dotted(path),
+                [Problem(self.source, node.start_mark.line + 1, join(path),
                          f"document expands to more than {MAX_NODES} values "
                          "(an alias loop or bomb?); write the values out")]
             )
@@ -105,12 +106,12 @@ class _Converter:
                 key = self._construct(key_node, path)
                 line = key_node.start_mark.line + 1
                 if not isinstance(key, (str, int, float, bool)) and key is not None:
-                    raise SpecError([Problem(self.source, line, _dotted(path),
+                    raise SpecError([Problem(self.source, line, join(path),
                                              "mapping keys must be plain scalars")])
                 if key in out:
                     first = self.lines.get(path + (_key(key),))
                     raise SpecError([Problem(
-                        self.source, line, _dotted(path + (_key(key),)),
+                        self.source, line, join(path + (_key(key),)),
                         f"duplicate key (first set on line {first}); keep one of them")])
                 self.lines[path + (_key(key),)] = line
                 out[key] = self.convert(value_node, path + (_key(key),))
@@ -127,6 +128,3 @@ class _Converter:
 def _key(key: object) -> str | int:
     return key if isinstance(key, (str, int)) and not isinstance(key, bool) else str(key)
 
-
-def _dotted(path: Path) -> str:
-    return ".".join(str(p) for p in path)

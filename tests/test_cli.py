@@ -89,6 +89,9 @@ def test_emit_writes_run_dirs_and_never_overwrites(cli, write_spec, tmp_path):
 
     again = cli("compile", spec, "--emit", out_dir)
     assert again[0] == 0 and "wrote 0 run dirs" in again[2]
+    # the same runs with another interpreter: same run.json, the launch script follows
+    assert cli("compile", spec, "--emit", out_dir, "-o", "python=/opt/other/python")[0] == 0
+    assert "/opt/other/python" in (sft / "launch.sh").read_text()
 
     # a run dir holding a different run's files is refused, and nothing is touched
     (sft / "run.json").write_text('{"someone": "else"}\n')
@@ -116,6 +119,13 @@ def test_emit_records_a_dirty_git_tree(cli, write_spec, tmp_path):
     assert cli("compile", spec, "--emit", tmp_path / "dirty")[0] == 0
     prov = json.loads(next((tmp_path / "dirty").rglob("provenance.json")).read_text())
     assert prov["git_dirty"] is True
+
+
+def test_an_unwritable_emit_dir_is_a_clear_error(cli, write_spec, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code, _, err = cli("compile", write_spec(MINIMAL), "--emit", blocker / "out")
+    assert code == 1 and "cannot write run dirs" in err and "Traceback" not in err
 
 
 def test_user_errors_exit_nonzero_without_traceback(cli, tmp_path):

@@ -197,3 +197,23 @@ def test_compile_error_is_a_labspec_error():
 
     with pytest.raises(CompileError, match="not divisible"):
         derive(TrainingSpec(global_batch_size=10, micro_batch_size=4), DeepSpeedSpec(), 1)
+
+
+def test_nested_stage_overrides_keep_what_they_do_not_set(write_spec):
+    """A stage override of deepspeed.offload_param.pin_memory keeps the offload device;
+    a stage passthrough merges into the top-level one."""
+    write_spec(MINIMAL + "deepspeed:\n  zero_stage: 3\n  offload_optimizer: {device: cpu}\n"
+               "  offload_param: {device: cpu}\n  config: {sub_group_size: 1000, a: {b: 1}}\n", "base.yaml")
+    child = write_spec("extends: base.yaml\nstages:\n  sft:\n    deepspeed:\n"
+                       "      offload_param: {pin_memory: false}\n      config: {a: {c: 2}}\n", "child.yaml")
+    ds = compile(load_spec(child)).runs[0].deepspeed
+    assert ds["zero_optimization"]["offload_param"] == {"device": "cpu", "pin_memory": False}
+    assert ds["zero_optimization"]["offload_optimizer"]["device"] == "cpu"
+    assert ds["sub_group_size"] == 1000 and ds["a"] == {"b": 1, "c": 2}
+
+
+def test_size_ladder_refuses_models_larger_than_a_node(write_spec):
+    from tests.conftest import EXAMPLES
+
+    with pytest.raises(CompileError, match="more than one node's 8"):
+        compile(load_spec(EXAMPLES / "size_ladder.yaml", ["resources.gpu_mem_gb=16"]))

@@ -110,3 +110,12 @@ def test_parameter_count_from_a_local_config(tmp_path):
 
 def test_gib_constant():
     assert GIB == 2**30
+
+
+def test_nvme_optimizer_offload_needs_zero3_and_deepspeed_launcher_one_node():
+    text = MINIMAL + "deepspeed: {zero_stage: 2, offload_optimizer: {device: nvme, nvme_path: /nvme}}\n"
+    with pytest.raises(SpecError, match="ZeRO-Infinity"):
+        load_text(text)
+    multi = MINIMAL.replace("gpus_per_node: 2,", "nodes: 2, gpus_per_node: 2,") + "launcher: deepspeed\n"
+    with pytest.raises(SpecError, match="use launcher: torchrun"):
+        load_text(multi.replace("global_batch_size: 8", "global_batch_size: 16"))

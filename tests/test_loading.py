@@ -208,3 +208,31 @@ def test_union_noise_is_dropped_for_mappings():
         load_text(textwrap.dedent(text), "l.yaml")
     (p,) = exc.value.problems
     assert p.path == "ladder.suites.0.tasks.1.metricc" and p.line == 6
+
+
+@pytest.mark.parametrize("override, field", [
+    ("training.lr=.inf", "training.lr"),
+    ("model.num_parameters=1e400", "model.num_parameters"),
+    ("deepspeed.config.when=2024-01-01", "deepspeed.config.when"),
+    ("resources.mem=1K", None),
+])
+def test_values_that_cannot_be_used_are_spec_errors(write_spec, override, field):
+    path = write_spec(MINIMAL)
+    if field is None:  # 1K is a valid (tiny) amount: rounded up, never 0 (= the whole node)
+        from compiler import compile
+
+        assert compile(load_spec(path, [override])).runs[0].resources["mem_mb"] == 1
+        return
+    with pytest.raises(SpecError) as exc:
+        load_spec(path, [override])
+    assert any(p.path.startswith(field) for p in exc.value.problems), str(exc.value)
+
+
+def test_extends_cannot_be_overridden(write_spec):
+    with pytest.raises(SpecError, match="extends cannot be overridden"):
+        load_spec(write_spec(MINIMAL), ["extends=other.yaml"])
+
+
+def test_a_python_spec_calling_exit_is_an_error(write_spec):
+    with pytest.raises(SpecError, match=r"sys\.exit"):
+        load_spec(write_spec("import sys\nsys.exit(0)\n", "exit.py"))

@@ -51,6 +51,17 @@ def test_inside_slurm_head_node_port_and_rank(write_spec, tmp_path):
     assert out == f"10.1.2.3 {20000 + 123456 % 20000} 1 1 2"
 
 
+def test_a_failing_scontrol_falls_back_to_the_host_name(write_spec, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text('#!/bin/bash\nif [ "$1 $2" = "show hostnames" ]; then echo n7; else exit 1; fi\n')
+    scontrol.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_NODELIST": "n7", "SLURM_NODEID": "0",
+           "SLURM_JOB_ID": "5"}
+    assert _run_head(_script(write_spec), tmp_path, env) == "n7 20005 0 1 2"
+
+
 def test_each_launcher_has_its_own_template_and_command(write_spec):
     plan = compile(load_spec(write_spec(MINIMAL)))
     torchrun = plan.runs[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from compiler.kinds import dpo, evaluate, formula_dpo, radio, reasoning, sft, size_ladder, spin
+from compiler.kinds import dpo, evaluate, formula_dpo, radio, reasoning, sft, size_ladder, smoke, spin
 from compiler.nodes import StageNode
 
 KIND_COMPILERS: dict[str, Callable[[Any], list[StageNode]]] = {
@@ -17,4 +17,5 @@ KIND_COMPILERS: dict[str, Callable[[Any], list[StageNode]]] = {
     "radio": radio.stages,
     "size_ladder": size_ladder.stages,
     "reasoning": reasoning.stages,
+    "smoke": smoke.stages,
 }

@@ -12,9 +12,11 @@ import math
 from typing import Any
 
 from compiler.nodes import Ref, StageNode
+from specs.errors import CompileError
 from specs.kinds.size_ladder import LadderModel, SizeLadderExperiment
 
 HEADROOM = 1.3
+MAX_GPUS_PER_NODE = 8
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 
 
@@ -30,6 +32,10 @@ def gpus_for(model: LadderModel, exp: SizeLadderExperiment) -> dict[str, Any]:
         return {"procs_per_node": 1}
     need = model.size * DTYPE_BYTES[model.dtype] * HEADROOM / (res.gpu_mem_gb * 1e9)
     gpus = 1 << max(math.ceil(math.log2(max(need, 1.0))), 0)
+    if gpus > MAX_GPUS_PER_NODE:
+        raise CompileError(
+            f"ladder model {model.name!r} needs ~{need:.0f} GPUs of {res.gpu_mem_gb:g} GB for its weights, more "
+            f"than one node's {MAX_GPUS_PER_NODE}; add a ladder.tiers entry or raise resources.gpu_mem_gb")
     return {"gpus_per_node": gpus, "procs_per_node": 1}
 
 

@@ -31,7 +31,7 @@ class BootstrapSettings(Section):
     include_gold: bool = False
     restart_from_base: bool = Field(True, description="STaR restarts each SFT from the base model")
     base_steps: int = Field(40, gt=0, description="SFT steps at t = 0")
-    steps_growth: float = Field(1.2, ge=1.0, description="SFT steps grow by this factor per iteration")
+    steps_growth: float = Field(1.2, ge=1.0, le=4.0, description="SFT steps grow by this factor per iteration")
     shards: int = Field(1, gt=0)
 
 

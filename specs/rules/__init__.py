@@ -38,6 +38,8 @@ def stage_field(exp: ExperimentBase, stage: str, section: str, field: str) -> st
     """The path a user should edit: the stage override if it sets the field, else the top."""
     ov = exp.stages.get(stage)
     sub = getattr(ov, section, None) if ov is not None else None
-    if sub is not None and field in sub.model_fields_set:
+    if isinstance(sub, str) and section == field:  # a plain field such as `launcher`
+        return f"stages.{stage}.{section}"
+    if sub is not None and not isinstance(sub, str) and field in sub.model_fields_set:
         return f"stages.{stage}.{section}.{field}"
-    return f"{section}.{field}"
+    return section if section == field else f"{section}.{field}"

@@ -1,0 +1,253 @@
+"""The run ledger: an SQLite file in the output root that remembers every experiment
+and run, its job, and every state it went through.
+
+Why SQLite: an embedded database with transactions, no server, one file beside the
+runs. Concurrency: launches take an exclusive lock on `ledger.lock` for their whole
+plan-submit-record cycle, so two launches of one spec at the same moment submit each
+run once. A launch killed halfway leaves runs in SUBMITTING with a token that the job
+carries in its SLURM comment; the next launch finds those jobs and completes the
+ledger instead of submitting twice (`Ledger.pending_tokens`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from specs.errors import LabspecError
+
+SCHEMA_VERSION = 1
+LEDGER_DIR = ".labspec"
+
+# states a run can be in; SLURM's own names where they exist
+NEW, SUBMITTING, PENDING, RUNNING = "NEW", "SUBMITTING", "PENDING", "RUNNING"
+COMPLETED, FAILED, CANCELLED, TIMEOUT = "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"
+UPSTREAM_FAILED = "UPSTREAM_FAILED"  # can no longer start: something it depends on failed
+ACTIVE = (SUBMITTING, PENDING, RUNNING)
+TERMINAL = (COMPLETED, FAILED, CANCELLED, TIMEOUT, UPSTREAM_FAILED, "OUT_OF_MEMORY", "NODE_FAIL",
+            "BOOT_FAIL", "DEADLINE", "PREEMPTED")
+SUCCESS = (COMPLETED,)
+
+
+class LedgerError(LabspecError):
+    """The ledger cannot be used (newer version, unreadable, unknown names)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    experiment: str
+    name: str
+    stage: str
+    run_dir: str
+    depends_on: tuple[str, ...]
+    state: str
+    executor: str | None
+    job_id: str | None  # SLURM job id as submitted: "123" or "123_4" for an array task
+    token: str | None
+    submitted_at: float | None
+    started_at: float | None
+    ended_at: float | None
+    detail: str | None
+
+    @property
+    def elapsed(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS experiments (
+    name TEXT PRIMARY KEY, kind TEXT NOT NULL, spec_path TEXT, spec_sha256 TEXT,
+    git_commit TEXT, git_dirty INTEGER, allow_dirty INTEGER, overrides TEXT,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, experiment TEXT NOT NULL, name TEXT NOT NULL, stage TEXT NOT NULL,
+    run_dir TEXT NOT NULL, depends_on TEXT NOT NULL, state TEXT NOT NULL, executor TEXT,
+    job_id TEXT, task_index INTEGER, token TEXT, submitted_at REAL, started_at REAL, ended_at REAL, detail TEXT,
+    spec_sha256 TEXT, git_commit TEXT);
+CREATE INDEX IF NOT EXISTS runs_experiment ON runs (experiment);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL, detail TEXT);
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
+"""
+
+
+class Ledger:
+    """One output root's ledger. Use as a context manager, or call close()."""
+
+    def __init__(self, output_root: str | Path, create: bool = True) -> None:
+        self.root = Path(output_root)
+        self.dir = self.root / LEDGER_DIR
+        self.path = self.dir / "ledger.sqlite"
+        if not self.path.exists() and not create:
+            raise LedgerError(f"no labspec ledger under {self.root} (nothing was launched there yet); "
+                              "pass --root with the output_root of your spec")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA busy_timeout=60000")
+        self._migrate()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        self.db.executescript(_SCHEMA)
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row["value"]) > SCHEMA_VERSION:
+            raise LedgerError(
+                f"{self.path} was written by a newer labspec (ledger schema {row['value']}, this labspec "
+                f"reads up to {SCHEMA_VERSION}); upgrade labspec. Nothing was changed")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive across processes: one launch at a time plans, submits and records."""
+        with open(self.dir / "ledger.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- experiments ------------------------------------------------------------
+
+    def record_experiment(self, name: str, kind: str, provenance: dict[str, Any], allow_dirty: bool) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO experiments VALUES (?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, spec_path=excluded.spec_path,
+                   spec_sha256=excluded.spec_sha256, git_commit=excluded.git_commit,
+                   git_dirty=excluded.git_dirty, allow_dirty=excluded.allow_dirty,
+                   overrides=excluded.overrides, updated_at=excluded.updated_at""",
+                (name, kind, provenance.get("spec"), provenance.get("spec_sha256"), provenance.get("git_commit"),
+                 _bool(provenance.get("git_dirty")), int(allow_dirty), json.dumps(provenance.get("overrides", [])),
+                 now, now))
+
+    def experiments(self) -> list[str]:
+        return [r["name"] for r in self.db.execute("SELECT name FROM experiments ORDER BY created_at")]
+
+    # --- runs -------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunRecord | None:
+        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return _record(row) if row else None
+
+    def runs(self, experiment: str | None = None) -> list[RunRecord]:
+        if experiment is None:
+            rows = self.db.execute("SELECT * FROM runs ORDER BY rowid")
+        else:
+            rows = self.db.execute("SELECT * FROM runs WHERE experiment=? ORDER BY rowid", (experiment,))
+        return [_record(r) for r in rows]
+
+    def upsert_planned(self, experiment: str, run_id: str, name: str, stage: str, run_dir: str,
+                       depends_on: tuple[str, ...], provenance: dict[str, Any]) -> None:
+        """Make sure the run has a row (state NEW when it is new)."""
+        with self.transaction() as db:
+            exists = db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone()
+            if not exists:
+                db.execute(
+                    "INSERT INTO runs (id, experiment, name, stage, run_dir, depends_on, state, spec_sha256,"
+                    " git_commit) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (run_id, experiment, name, stage, run_dir, json.dumps(list(depends_on)), NEW,
+                     provenance.get("spec_sha256"), provenance.get("git_commit")))
+                db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, NEW, time.time(), None))
+
+    def set_state(self, run_id: str, state: str, detail: str | None = None, **fields: Any) -> bool:
+        """Move a run to `state` (recording the event when it changes). Returns whether it changed."""
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT state, started_at FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                raise LedgerError(f"unknown run {run_id}")
+            changed = row["state"] != state
+            updates = dict(fields)
+            updates["state"] = state
+            updates["detail"] = detail
+            if state == RUNNING and row["started_at"] is None:
+                updates["started_at"] = now
+            if state in TERMINAL:
+                updates.setdefault("ended_at", now)
+            elif state in (SUBMITTING, PENDING):
+                updates["ended_at"] = None
+            cols = ", ".join(f"{k}=?" for k in updates)
+            db.execute(f"UPDATE runs SET {cols} WHERE id=?", (*updates.values(), run_id))
+            if changed:
+                db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, state, now, detail))
+        return bool(changed)
+
+    def events(self, run_id: str) -> list[tuple[str, float, str | None]]:
+        rows = self.db.execute("SELECT state, at, detail FROM events WHERE run_id=? ORDER BY rowid", (run_id,))
+        return [(r["state"], r["at"], r["detail"]) for r in rows]
+
+    def pending_tokens(self) -> dict[str, list[RunRecord]]:
+        """Runs a killed launch left in SUBMITTING, by the token their job would carry."""
+        out: dict[str, list[RunRecord]] = {}
+        for r in self.db.execute("SELECT * FROM runs WHERE state=?", (SUBMITTING,)):
+            rec = _record(r)
+            out.setdefault(rec.token or "", []).append(rec)
+        return out
+
+    def find(self, query: str, experiment: str | None = None) -> RunRecord:
+        """A run by id, id prefix, or name (within `experiment` when given)."""
+        candidates = self.runs(experiment)
+        exact = [r for r in candidates if query in (r.id, r.name)]
+        found = exact or [r for r in candidates if r.id.startswith(query) or r.name.startswith(query)]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            from difflib import get_close_matches
+
+            close = get_close_matches(query, [r.name for r in candidates], n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise LedgerError(f"no run {query!r} in the ledger at {self.path}{hint}")
+        names = ", ".join(f"{r.name} ({r.id})" for r in found[:6])
+        raise LedgerError(f"{query!r} matches several runs: {names}; give more of the id")
+
+
+def _bool(value: Any) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"], experiment=row["experiment"], name=row["name"], stage=row["stage"],
+        run_dir=row["run_dir"], depends_on=tuple(json.loads(row["depends_on"])), state=row["state"],
+        executor=row["executor"], job_id=row["job_id"], token=row["token"],
+        submitted_at=row["submitted_at"], started_at=row["started_at"], ended_at=row["ended_at"],
+        detail=row["detail"])
+
+
+def ledger_root(output_root: str | None) -> str:
+    """The output root whose ledger commands read: --root, else $LABSPEC_ROOT, else ./runs."""
+    return os.path.abspath(output_root or os.environ.get("LABSPEC_ROOT") or "runs")

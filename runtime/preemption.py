@@ -1,0 +1,26 @@
+"""Stop cleanly when SLURM says the job is about to end (timeout or preemption).
+
+SLURM (via submitit's `--signal=USR2@90`) sends SIGUSR2 before the time limit, and
+SIGTERM on preemption. Both only set a flag: the task finishes its current step, saves
+a checkpoint and exits with `EXIT_REQUEUE`, and the requeued job resumes from there, so
+no step is lost.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+EXIT_REQUEUE = 75  # EX_TEMPFAIL: stopped early with a checkpoint; run me again
+
+
+class StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal: str | None = None
+        for sig in (signal.SIGUSR2, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        self.signal = signal.Signals(signum).name
