@@ -30,14 +30,14 @@ class EmitError(LabspecError):
     """A run dir cannot be written (permissions, a full disk, ...)."""
 
 
-def emit(plan: Plan, loaded: LoadedSpec) -> int:
+def emit(plan: Plan, loaded: LoadedSpec, extra_provenance: dict[str, Any] | None = None) -> int:
     """Write every run dir of `plan`; return how many were new.
 
     An existing run dir with the same run.json is the same run: its other files (the
     launch script, which also depends on the interpreter and the launcher) are brought
     up to date, nothing else is touched.
     """
-    prov = provenance(loaded)
+    prov = {**provenance(loaded), **(extra_provenance or {})}
     files = {r.id: _files(r, prov) for r in plan.runs}
     for r in plan.runs:  # check everything before writing anything
         _check_free(r, files[r.id]["run.json"])

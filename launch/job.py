@@ -66,11 +66,19 @@ class RunTask:
         import submitit
 
         proc = self._proc
-        if proc is not None and proc.poll() is None:
+        if proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGUSR2)
+            # __call__ is blocked in proc.wait(), which holds Popen's lock (proc.poll()
+            # would say "running" forever): reap the child directly
             deadline = time.time() + STOP_GRACE_S
-            while proc.poll() is None and time.time() < deadline:
+            while time.time() < deadline:
+                try:
+                    pid, _ = os.waitpid(proc.pid, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid:
+                    break
                 time.sleep(0.2)
         return submitit.helpers.DelayedSubmission(RunTask(self.run_dir, self.shard, self.shards))
 

@@ -52,6 +52,7 @@ class RunRecord:
     state: str
     executor: str | None
     job_id: str | None  # SLURM job id as submitted: "123" or "123_4" for an array task
+    task_index: int | None  # its task in the array job (known before sbatch answers)
     token: str | None
     submitted_at: float | None
     started_at: float | None
@@ -194,7 +195,7 @@ class Ledger:
             updates = dict(fields)
             updates["state"] = state
             updates["detail"] = detail
-            if state == RUNNING and row["started_at"] is None:
+            if state == RUNNING and row["started_at"] is None and "started_at" not in fields:
                 updates["started_at"] = now
             if state in TERMINAL:
                 updates.setdefault("ended_at", now)
@@ -243,7 +244,7 @@ def _record(row: sqlite3.Row) -> RunRecord:
     return RunRecord(
         id=row["id"], experiment=row["experiment"], name=row["name"], stage=row["stage"],
         run_dir=row["run_dir"], depends_on=tuple(json.loads(row["depends_on"])), state=row["state"],
-        executor=row["executor"], job_id=row["job_id"], token=row["token"],
+        executor=row["executor"], job_id=row["job_id"], task_index=row["task_index"], token=row["token"],
         submitted_at=row["submitted_at"], started_at=row["started_at"], ended_at=row["ended_at"],
         detail=row["detail"])
 

@@ -58,6 +58,7 @@ def run(config: dict[str, Any]) -> int:
     if world.is_main:
         n = world.world_size
         atomic_write_json(Path(config["outputs"]["metrics"]), {
+            "primary_metric": "result",
             "result": upstream + state["total"],
             "total": state["total"],
             "upstream": upstream,

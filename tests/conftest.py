@@ -48,3 +48,34 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
         return code, out, err
 
     return run
+
+
+SMOKE = """\
+name: smoke
+kind: smoke
+output_root: {root}
+resources: {{gpus_per_node: 0, procs_per_node: 1, cpus_per_task: 1, mem: 500M, time: "00:05:00"}}
+launcher: torchrun
+smoke: {{steps: 4, checkpoint_every: 2, chain: 1}}
+"""
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> str:
+    """The project's own two-node SLURM test cluster (tests/cluster/up.sh), started once.
+
+    Skipped without root locally; in CI (CI=true) it must come up.
+    """
+    import os
+    import subprocess
+
+    up = REPO / "tests" / "cluster" / "up.sh"
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("the SLURM test cluster needs root (tests/cluster/up.sh)")
+    done = subprocess.run(["bash", str(up)], capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"SLURM test cluster did not come up:\n{done.stderr[-4000:]}")
+    conf = os.path.join(os.environ.get("LABSPEC_CLUSTER_DIR", "/tmp/labspec-cluster"), "etc", "slurm.conf")
+    os.environ["SLURM_CONF"] = conf
+    subprocess.run(["scancel", "--user", "root"], capture_output=True, check=False)  # leftovers of earlier runs
+    return conf

@@ -18,6 +18,12 @@ SUBCOMMANDS = {
     "validate": "check spec files and report every problem with its file and line",
     "compile": "dry run: show the runs a spec compiles to (table, scripts or json)",
     "schema": "print the JSON Schema of the spec language",
+    "launch": "submit a spec's runs to SLURM (or run them here), recorded in the ledger",
+    "status": "the state of every run, refreshed from SLURM",
+    "logs": "a run's output, optionally followed",
+    "cancel": "cancel an experiment's or a run's jobs, and what depends on them",
+    "tb": "start TensorBoard over an experiment's runs",
+    "hooks": "install a git post-commit hook that launches committed specs",
 }
 
 

@@ -1,0 +1,93 @@
+"""`labspec status [EXPERIMENT]`: every run's state, refreshed from SLURM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from launch.cli.target import add_root, open_target
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", nargs="?", metavar="EXPERIMENT", help="experiment name or spec file")
+    add_root(parser)
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from launch import ledger as L
+    from launch.refresh import refresh
+
+    ledger, experiment = open_target(args.target, args.root)
+    with ledger:
+        runs = refresh(ledger, experiment)
+        rows: list[dict[str, Any]] = []
+        for rec in runs:
+            r = rec
+            rows.append({
+                "id": r.id, "name": r.name, "experiment": r.experiment, "stage": r.stage, "state": r.state,
+                "job_id": r.job_id, "executor": r.executor, "elapsed_s": round(r.elapsed, 1) if r.elapsed else None,
+                "last_metric": last_metric(r.run_dir), "detail": r.detail, "run_dir": r.run_dir,
+                "events": [{"state": s, "at": at, "detail": d} for s, at, d in ledger.events(r.id)],
+            })
+    if args.format == "json":
+        print(json.dumps({"ledger": str(ledger.path), "runs": rows}, indent=2))
+        return 0
+    header = ("RUN", "STAGE", "JOB", "STATE", "ELAPSED", "LAST METRIC")
+    table = [header] + [(row["name"], row["stage"], row["job_id"] or "-", row["state"],
+                         _duration(row["elapsed_s"]), row["last_metric"] or "-") for row in rows]
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    for row in rows:
+        if row["state"] in ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"):
+            print(f"\n{row['name']} ({row['id']}) {row['state']}: last lines of its error log:")
+            print(error_tail(row["run_dir"]) or "  (no error log)")
+        elif row["state"] == L.UPSTREAM_FAILED:
+            print(f"\n{row['name']} ({row['id']}) cannot start: {row['detail']}")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    print("\n" + ", ".join(f"{n} {s.lower()}" for s, n in counts.items()), file=sys.stderr)
+    return 0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+
+def last_metric(run_dir: str) -> str | None:
+    """The run's latest logged number: outputs/metrics.json, else its progress file."""
+    for name in ("outputs/metrics.json", "outputs/progress.json"):
+        path = Path(run_dir, name)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        numbers = [(k, v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        primary = data.get("primary_metric")
+        numbers.sort(key=lambda kv: kv[0] != primary)
+        if numbers:
+            key, value = numbers[0]
+            return f"{key}={value:.4g}"
+    return None
+
+
+def error_tail(run_dir: str, lines: int = 12) -> str:
+    logs = sorted(Path(run_dir, "logs").glob("*.err"), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        return ""
+    text = logs[-1].read_text(errors="replace").splitlines()
+    # torchrun appends its own report (a traceback of the launcher): show what the
+    # workers said before it
+    for i, line in enumerate(text):
+        if "elastic/multiprocessing/api.py" in line and "failed (exitcode" in line:
+            text = text[:i] + [f"(torchrun: {line.split('] ', 1)[-1]})"]
+            break
+    return "\n".join(f"  {line}" for line in text[-lines:])

@@ -1,0 +1,116 @@
+"""Bring the ledger up to date with SLURM (through submitit's sacct watcher), and mark
+what can no longer start because something it depends on failed."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from launch import ledger as L
+from launch.ledger import Ledger, RunRecord
+
+# SLURM's states -> ledger states (the first word: "CANCELLED by 0" -> CANCELLED)
+_SLURM = {
+    "PENDING": L.PENDING, "REQUEUED": L.PENDING, "REQUEUE_HOLD": L.PENDING, "REQUEUE_FED": L.PENDING,
+    "CONFIGURING": L.PENDING, "RESV_DEL_HOLD": L.PENDING,
+    "RUNNING": L.RUNNING, "COMPLETING": L.RUNNING, "SUSPENDED": L.RUNNING, "RESIZING": L.RUNNING,
+    "STAGE_OUT": L.RUNNING, "SIGNALING": L.RUNNING,
+    "COMPLETED": L.COMPLETED, "FAILED": L.FAILED, "CANCELLED": L.CANCELLED, "TIMEOUT": L.TIMEOUT,
+    "OUT_OF_MEMORY": "OUT_OF_MEMORY", "NODE_FAIL": "NODE_FAIL", "BOOT_FAIL": "BOOT_FAIL",
+    "DEADLINE": "DEADLINE", "PREEMPTED": L.PENDING,
+}
+FAILED_STATES = tuple(s for s in L.TERMINAL if s != L.COMPLETED)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    state: str
+    start: float | None
+    end: float | None
+
+
+def slurm_states(job_ids: Iterable[str]) -> dict[str, JobInfo]:
+    """Ledger states (and start/end times) of SLURM jobs ("123" or "123_4"): submitit's
+    sacct watcher, one call for all of them."""
+    ids = sorted(set(job_ids))
+    if not ids:
+        return {}
+    watcher = _watcher()
+    for jid in ids:
+        watcher.register_job(jid)
+    try:
+        watcher.update()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    out: dict[str, JobInfo] = {}
+    for jid in ids:
+        info = watcher.get_info(jid, mode="cache")
+        raw = (info.get("State") or "").split(" ")[0]
+        if raw in _SLURM:
+            out[jid] = JobInfo(_SLURM[raw], _time(info.get("Start")), _time(info.get("End")))
+    return out
+
+
+def _watcher() -> Any:
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    class TimedWatcher(SlurmInfoWatcher):
+        """submitit's watcher, also asking sacct for start and end times."""
+
+        def _make_command(self) -> list[str] | None:
+            command = super()._make_command()
+            if command is not None:
+                command[command.index("-o") + 1] += ",Start,End"
+            return command
+
+    return TimedWatcher(delay_s=0)
+
+
+def _time(text: str | None) -> float | None:
+    if not text or text in ("Unknown", "None"):
+        return None
+    try:
+        return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
+def refresh(ledger: Ledger, experiment: str | None = None) -> list[RunRecord]:
+    """Update active SLURM runs from sacct, then propagate upstream failures."""
+    active = [r for r in ledger.runs(experiment) if r.state in (L.PENDING, L.RUNNING)
+              and r.executor == "slurm" and r.job_id]
+    states = slurm_states(r.job_id for r in active if r.job_id)
+    for r in active:
+        info = states.get(r.job_id or "")
+        if info is None:
+            continue
+        times = {k: v for k, v in (("started_at", info.start), ("ended_at", info.end)) if v is not None}
+        if info.state != r.state or times:
+            ledger.set_state(r.id, info.state, detail="from sacct", **times)
+    block_dependents(ledger, experiment)
+    return ledger.runs(experiment)
+
+
+def block_dependents(ledger: Ledger, experiment: str | None = None) -> list[RunRecord]:
+    """Runs waiting on a failed run can never start: cancel their jobs, mark them."""
+    blocked: list[RunRecord] = []
+    changed = True
+    while changed:  # a chain of dependents fails one link per pass
+        changed = False
+        runs = {r.id: r for r in ledger.runs(experiment)}
+        for r in runs.values():
+            if r.state not in (L.NEW, L.PENDING, L.SUBMITTING):
+                continue
+            bad = [d for d in r.depends_on if d in runs and runs[d].state in FAILED_STATES]
+            if not bad:
+                continue
+            if r.job_id and r.executor == "slurm":
+                subprocess.run(["scancel", r.job_id], capture_output=True, timeout=60, check=False)
+            up = runs[bad[0]]
+            ledger.set_state(r.id, L.UPSTREAM_FAILED, detail=f"{up.name} ({up.id}) {up.state.lower()}")
+            blocked.append(r)
+            changed = True
+    return blocked

@@ -1,0 +1,50 @@
+"""Helpers for the launch tests: run the CLI, read the ledger, wait for states."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from launch.cli import main
+
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "UPSTREAM_FAILED", "OUT_OF_MEMORY", "NODE_FAIL"}
+
+
+def run_cli(*args: object) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def status(root: Path, experiment: str) -> list[dict[str, Any]]:
+    code, out, err = run_cli("status", experiment, "--root", root, "--format", "json")
+    assert code == 0, err
+    runs: list[dict[str, Any]] = json.loads(out)["runs"]
+    return runs
+
+
+def wait_final(root: Path, experiment: str, timeout: float = 120, states: set[str] | None = None
+               ) -> dict[str, dict[str, Any]]:
+    """Poll `labspec status` until every run is in a final state; {run name: row}."""
+    want = states or FINAL
+    deadline = time.time() + timeout
+    rows: list[dict[str, Any]] = []
+    while time.time() < deadline:
+        rows = status(root, experiment)
+        if rows and all(r["state"] in want for r in rows):
+            return {r["name"]: r for r in rows}
+        time.sleep(1.0)
+    raise AssertionError(f"runs did not finish in {timeout}s: {[(r['name'], r['state']) for r in rows]}")
+
+
+def metrics(row: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(row["run_dir"], "outputs", "metrics.json").read_text())
+    return data
