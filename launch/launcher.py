@@ -162,10 +162,10 @@ def reconcile(ledger: Ledger, log: Callable[[str], None]) -> None:
         except (OSError, subprocess.SubprocessError):
             continue
         for line in out.splitlines():
-            job, _, name = line.partition("|")
+            job_id, _, name = line.partition("|")
             token = name.rsplit(".", 1)[-1]
             if token in pending:
-                found.setdefault(token, job.split("_")[0])
+                found.setdefault(token, job_id.split("_")[0])
     for token, recs in pending.items():
         job = found.get(token)
         for rec in recs:
