@@ -19,8 +19,6 @@ from specs.errors import LabspecError
 from specs.loader import LoadedSpec
 from specs.version import VERSION
 
-RUN_SUBDIRS = ("tb", "checkpoints", "outputs", "logs")
-
 
 class RunDirConflict(LabspecError):
     """A run dir holds files of a different run."""
@@ -80,25 +78,30 @@ def _write(run: Run, files: dict[str, str]) -> bool:
             if name in files and (not path.exists() or path.read_text(encoding="utf-8") != files[name]):
                 _atomic_write(path, files[name], executable=name.endswith(".sh"))
         return False
-    for sub in RUN_SUBDIRS:
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    # tb/, checkpoints/, outputs/ and logs/ appear when the run first writes to them
+    root.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        if name == "run.json":
-            continue
-        _atomic_write(root / name, text, executable=name.endswith(".sh"))
+        if name != "run.json":  # a half-written dir has no run.json and is written again
+            _write_file(root / name, text, executable=name.endswith(".sh"))
     _atomic_write(root / "run.json", files["run.json"])  # last: marks the dir complete
     return True
+
+
+def _write_file(path: Path, text: str, executable: bool = False) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        if executable:
+            os.fchmod(fh.fileno(), 0o755)
 
 
 def _atomic_write(path: Path, text: str, executable: bool = False) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        if executable:
-            tmp.chmod(0o755)
+        _write_file(tmp, text, executable)
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def provenance(loaded: LoadedSpec) -> dict[str, Any]:

@@ -130,17 +130,19 @@ def submit_slurm(plan: Plan, ledger: Ledger, executor: SlurmExecutor, sel: Selec
         token = uuid.uuid4().hex[:8]
         params = executor.parameters(unit, plan.experiment, token, dependency(unit, job_of, array_job))
         script = executor.script(unit, folder(plan), params)
-        for i, (run, shard) in enumerate(unit.tasks):
-            if shard == 0:
-                ledger.set_state(run.id, L.SUBMITTING, executor="slurm", token=token, task_index=i, job_id=None,
-                                 submitted_at=time.time(), started_at=None)
+        now = time.time()
+        ledger.set_states([(run.id, L.SUBMITTING, None, {"executor": "slurm", "token": token, "task_index": i,
+                                                         "job_id": None, "submitted_at": now, "started_at": None})
+                           for i, (run, shard) in enumerate(unit.tasks) if shard == 0])
         ids = executor.submit(unit, folder(plan), params)
         array_job[id(unit)] = ids[0].split("_")[0]
+        pending = []
         for (run, shard), jid in zip(unit.tasks, ids, strict=True):
             if shard == 0:
                 # a sharded run's job is its whole array: afterok on the array waits for every shard
                 job_ids[run.id] = jid if run.shards == 1 else jid.split("_")[0]
-                ledger.set_state(run.id, L.PENDING, job_id=job_ids[run.id], detail=f"sbatch {jid}")
+                pending.append((run.id, L.PENDING, f"sbatch {jid}", {"job_id": job_ids[run.id]}))
+        ledger.set_states(pending)
         log(f"submitted {unit.stage}: {len(unit.tasks)} task(s) as job {array_job[id(unit)]}"
             + (f" (after {params['dependency']})" if "dependency" in params else ""))
         done.append(Submitted(unit, ids, script))
@@ -241,8 +243,8 @@ def record(loaded: LoadedSpec, plan: Plan, ledger: Ledger, sel: Selection, opts:
     prov = {**provenance(loaded), **extra}
     emit(plan, loaded, extra)
     ledger.record_experiment(plan.experiment, plan.kind, prov, opts.allow_dirty)
-    for run in plan.runs:
-        ledger.upsert_planned(plan.experiment, run.id, run.name, run.stage, run.run_dir, run.depends_on, prov)
+    ledger.upsert_planned(plan.experiment, [(r.id, r.name, r.stage, r.run_dir, r.depends_on) for r in plan.runs],
+                          prov)
     for run_id, upstream in sel.blocked.items():
         up = ledger.get(upstream)
         ledger.set_state(run_id, L.UPSTREAM_FAILED, detail=f"{up.name if up else upstream} failed")

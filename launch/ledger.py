@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,41 +171,48 @@ class Ledger:
             rows = self.db.execute("SELECT * FROM runs WHERE experiment=? ORDER BY rowid", (experiment,))
         return [_record(r) for r in rows]
 
-    def upsert_planned(self, experiment: str, run_id: str, name: str, stage: str, run_dir: str,
-                       depends_on: tuple[str, ...], provenance: dict[str, Any]) -> None:
-        """Make sure the run has a row (state NEW when it is new)."""
+    def upsert_planned(self, experiment: str, runs: list[tuple[str, str, str, str, tuple[str, ...]]],
+                       provenance: dict[str, Any]) -> None:
+        """Make sure every (id, name, stage, run_dir, depends_on) has a row (NEW when new)."""
+        now = time.time()
         with self.transaction() as db:
-            exists = db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone()
-            if not exists:
-                db.execute(
-                    "INSERT INTO runs (id, experiment, name, stage, run_dir, depends_on, state, spec_sha256,"
-                    " git_commit) VALUES (?,?,?,?,?,?,?,?,?)",
+            for run_id, name, stage, run_dir, depends_on in runs:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO runs (id, experiment, name, stage, run_dir, depends_on, state,"
+                    " spec_sha256, git_commit) VALUES (?,?,?,?,?,?,?,?,?)",
                     (run_id, experiment, name, stage, run_dir, json.dumps(list(depends_on)), NEW,
                      provenance.get("spec_sha256"), provenance.get("git_commit")))
-                db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, NEW, time.time(), None))
+                if cur.rowcount:
+                    db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, NEW, now, None))
 
     def set_state(self, run_id: str, state: str, detail: str | None = None, **fields: Any) -> bool:
         """Move a run to `state` (recording the event when it changes). Returns whether it changed."""
+        return self.set_states([(run_id, state, detail, fields)])[0]
+
+    def set_states(self, updates: Sequence[tuple[str, str, str | None, dict[str, Any]]]) -> list[bool]:
+        """Several `set_state`s in one transaction (a whole job array at once)."""
         now = time.time()
+        changed: list[bool] = []
         with self.transaction() as db:
-            row = db.execute("SELECT state, started_at FROM runs WHERE id=?", (run_id,)).fetchone()
-            if row is None:
-                raise LedgerError(f"unknown run {run_id}")
-            changed = row["state"] != state
-            updates = dict(fields)
-            updates["state"] = state
-            updates["detail"] = detail
-            if state == RUNNING and row["started_at"] is None and "started_at" not in fields:
-                updates["started_at"] = now
-            if state in TERMINAL:
-                updates.setdefault("ended_at", now)
-            elif state in (SUBMITTING, PENDING):
-                updates["ended_at"] = None
-            cols = ", ".join(f"{k}=?" for k in updates)
-            db.execute(f"UPDATE runs SET {cols} WHERE id=?", (*updates.values(), run_id))
-            if changed:
-                db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, state, now, detail))
-        return bool(changed)
+            for run_id, state, detail, fields in updates:
+                row = db.execute("SELECT state, started_at FROM runs WHERE id=?", (run_id,)).fetchone()
+                if row is None:
+                    raise LedgerError(f"unknown run {run_id}")
+                values = dict(fields)
+                values["state"] = state
+                values["detail"] = detail
+                if state == RUNNING and row["started_at"] is None and "started_at" not in fields:
+                    values["started_at"] = now
+                if state in TERMINAL:
+                    values.setdefault("ended_at", now)
+                elif state in (SUBMITTING, PENDING):
+                    values["ended_at"] = None
+                cols = ", ".join(f"{k}=?" for k in values)
+                db.execute(f"UPDATE runs SET {cols} WHERE id=?", (*values.values(), run_id))
+                if row["state"] != state:
+                    db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, state, now, detail))
+                changed.append(row["state"] != state)
+        return changed
 
     def events(self, run_id: str) -> list[tuple[str, float, str | None]]:
         rows = self.db.execute("SELECT state, at, detail FROM events WHERE run_id=? ORDER BY rowid", (run_id,))

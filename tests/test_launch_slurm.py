@@ -159,16 +159,16 @@ def test_a_launch_killed_after_sbatch_is_completed_by_the_next(tmp_path, monkeyp
     spec = smoke_spec(tmp_path, "killed")
     import launch.ledger as ledger_mod
 
-    real = ledger_mod.Ledger.set_state
+    real = ledger_mod.Ledger.set_states
 
-    def dies_after_sbatch(self, run_id, state, detail=None, **fields):
-        if state == "PENDING" and fields.get("job_id"):
+    def dies_after_sbatch(self, updates):
+        if any(state == "PENDING" and fields.get("job_id") for _, state, _, fields in updates):
             raise KeyboardInterrupt  # the launch is killed between sbatch and the ledger
-        return real(self, run_id, state, detail, **fields)
+        return real(self, updates)
 
-    monkeypatch.setattr(ledger_mod.Ledger, "set_state", dies_after_sbatch)
+    monkeypatch.setattr(ledger_mod.Ledger, "set_states", dies_after_sbatch)
     assert run_cli("launch", spec, "--yes", "--hold")[0] == 130  # interrupted
-    monkeypatch.setattr(ledger_mod.Ledger, "set_state", real)
+    monkeypatch.setattr(ledger_mod.Ledger, "set_states", real)
     (row,) = status(tmp_path / "runs", "killed")
     assert row["state"] == "SUBMITTING" and row["job_id"] is None
 
