@@ -93,7 +93,7 @@ def _phases(spec: Path, root: Path, name: str) -> dict[str, float]:
     executor = SlurmExecutor(hold=True)
     opts = LaunchOptions(executor)
     with Ledger(plan.output_root) as ledger, ledger.locked():
-        sel = prepare(loaded, plan, ledger, opts, lambda m: None)
+        sel = prepare(plan, ledger, opts, lambda m: None)
         t = time.perf_counter()
         record(loaded, plan, ledger, sel, opts)
         out["run dirs + ledger"] = time.perf_counter() - t

@@ -111,6 +111,7 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
         ds = derive(training, ds_spec, res.world_size) if training is not None and ds_spec.enabled else None
         hashed_config = _map_refs(node.config, _hashable_ref(local, node.name))
         identity = {
+            "experiment": exp.name,  # another experiment's run lives elsewhere: another run
             "stage": node.name,
             "task": node.task,
             "config": hashed_config,

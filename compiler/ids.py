@@ -3,7 +3,8 @@
 Canonical = JSON with sorted keys, no whitespace, ASCII only; floats use Python's
 shortest round-trip repr, the same on every platform and Python 3 version. So the same
 spec compiles to the same ids anywhere. What can change a run's result goes in (its
-task config, training, DeepSpeed config, world size, seed, environment variables);
+task config, training, DeepSpeed config, world size, seed, environment variables) and
+the experiment's name (its runs live in its own directory);
 cosmetic fields (description, output_root, the interpreter path, partition, time) do not.
 """
 

@@ -6,12 +6,12 @@ Python specs are never picked up this way: they are code, run only when named.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from launch.git import git
 from specs.errors import LabspecError
 from specs.registry import KINDS
 
@@ -40,8 +40,9 @@ def _is_spec(path: Path) -> bool:
     return isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"] in KINDS
 
 
+
 def _git(cwd: str, *args: str) -> str:
-    done = subprocess.run(["git", "-C", cwd, *args], capture_output=True, text=True, timeout=60, check=False)
-    if done.returncode != 0:
-        raise LabspecError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
+    out = git(cwd, *args)
+    if out is None:
+        raise LabspecError(f"git {' '.join(args)} failed in {cwd}: is it a git repository with that revision?")
+    return out

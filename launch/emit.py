@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from compiler.plan import Plan, Run
+from launch.git import git
 from specs.errors import LabspecError
 from specs.loader import LoadedSpec
 from specs.version import VERSION
@@ -122,16 +122,8 @@ def provenance(loaded: LoadedSpec) -> dict[str, Any]:
 
 def git_state(directory: Path) -> dict[str, Any]:
     """The commit and dirty flag of the repository holding `directory` (None outside git)."""
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "-C", str(directory), *args], capture_output=True,
-                                  text=True, timeout=10, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
+    commit = git(directory, "rev-parse", "HEAD")
     if commit is None:
         return {"git_commit": None, "git_dirty": None}
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git(directory, "status", "--porcelain", "--untracked-files=no")
     return {"git_commit": commit, "git_dirty": bool(status)}

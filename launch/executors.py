@@ -31,6 +31,11 @@ class SubmissionError(LabspecError):
     """sbatch refused a job (bad partition, account, ...)."""
 
 
+def signal_delay(time_min: int) -> int:
+    """Seconds of warning (SIGUSR2) before the time limit: enough to save a checkpoint."""
+    return 90 if time_min >= 10 else 30
+
+
 def slurm_available() -> bool:
     if shutil.which("sbatch") is None:
         return False
@@ -57,7 +62,7 @@ class SlurmExecutor:
             "ntasks_per_node": 1,  # the launcher starts the processes of its node
             "cpus_per_task": res["cpus_per_task"],
             "array_parallelism": self.array_parallelism,
-            "signal_delay_s": 90 if res["time_min"] >= 10 else 30,
+            "signal_delay_s": signal_delay(res["time_min"]),
         }
         if res["gpus_per_node"]:
             params["gpus_per_node"] = res["gpus_per_node"]
@@ -96,9 +101,10 @@ class SlurmExecutor:
         from launch.job import RunTask
 
         ex = self._executor(folder, params)
+        grace = max(params["signal_delay_s"] - 10, 5)  # stop and save before SLURM's kill
         try:
             with ex.batch():
-                jobs = [ex.submit(RunTask(run.run_dir, shard, run.shards)) for run, shard in unit.tasks]
+                jobs = [ex.submit(RunTask(run.run_dir, shard, run.shards, grace)) for run, shard in unit.tasks]
         except Exception as exc:  # submitit wraps sbatch's refusal in several exception types
             raise SubmissionError(f"sbatch refused {unit.stage} ({len(unit.tasks)} tasks): "
                                   f"{_sbatch_reason(exc)}") from None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
+from launch.git import git
 from specs.errors import LabspecError
 
 
@@ -15,12 +15,12 @@ class DirtyRepository(LabspecError):
 
 def require_clean(spec_path: str, allow_dirty: bool) -> None:
     spec = Path(spec_path).resolve()
-    top = _git(spec.parent, "rev-parse", "--show-toplevel")
+    top = git(spec.parent, "rev-parse", "--show-toplevel")
     if top is None:
         print(f"warning: {spec} is not in a git repository; its runs record no commit", file=sys.stderr)
         return
-    status = _git(spec.parent, "status", "--porcelain", "--untracked-files=no") or ""
-    untracked = _git(spec.parent, "ls-files", "--others", "--exclude-standard", "--", str(spec)) or ""
+    status = git(spec.parent, "status", "--porcelain", "--untracked-files=no") or ""
+    untracked = git(spec.parent, "ls-files", "--others", "--exclude-standard", "--", str(spec)) or ""
     dirty = [line[3:] for line in status.splitlines()] + untracked.splitlines()
     if dirty and not allow_dirty:
         shown = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
@@ -28,11 +28,3 @@ def require_clean(spec_path: str, allow_dirty: bool) -> None:
             f"{top} has uncommitted changes ({shown}); commit them so the runs record what ran, "
             "or pass --allow-dirty (recorded in each run's provenance)")
 
-
-def _git(cwd: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=30,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None

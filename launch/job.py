@@ -4,13 +4,15 @@
 script in its own process group, tees its output into the run dir's `logs/`, and
 raises when the script fails, so SLURM and the ledger see FAILED. When SLURM announces
 the end (timeout or preemption: SIGUSR2 through submitit), `checkpoint()` passes the
-signal to the run, waits for it to save its checkpoint and exit, and hands submitit a
+signal to the run, waits until every process of the run on this node has exited (the
+runtime saves, meets the other ranks at a barrier, then exits), and hands submitit a
 copy of itself to requeue: the requeued task runs the same script, which resumes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_REQUEUE = 75  # the runtime stopped early with a checkpoint (runtime.preemption)
-STOP_GRACE_S = 60.0
+PR_SET_CHILD_SUBREAPER = 36
 
 
 class RunFailed(RuntimeError):
@@ -28,14 +30,15 @@ class RunFailed(RuntimeError):
 
 
 class RunTask:
-    def __init__(self, run_dir: str, shard: int = 0, shards: int = 1) -> None:
+    def __init__(self, run_dir: str, shard: int = 0, shards: int = 1, grace_s: float = 60.0) -> None:
         self.run_dir = run_dir
         self.shard = shard
         self.shards = shards
+        self.grace_s = grace_s
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"run_dir": self.run_dir, "shard": self.shard, "shards": self.shards}
+        return {"run_dir": self.run_dir, "shard": self.shard, "shards": self.shards, "grace_s": self.grace_s}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -46,16 +49,25 @@ class RunTask:
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "LABSPEC_SHARD": str(self.shard), "LABSPEC_NUM_SHARDS": str(self.shards)}
         stem = f"node{node}" if self.shards == 1 else f"shard{self.shard}.node{node}"
+        if "SLURM_JOB_ID" in os.environ:
+            _become_subreaper()  # orphaned workers (torchrun's) stay ours to wait for
         with open(logs / f"{stem}.out", "ab") as out, open(logs / f"{stem}.err", "ab") as err:
             banner = f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} job {os.environ.get('SLURM_JOB_ID', 'local')}\n"
             out.write(banner.encode())
             out.flush()
             self._proc = subprocess.Popen(["bash", str(Path(self.run_dir, "launch.sh"))], stdout=out,
                                           stderr=err, env=env, start_new_session=True)
-            code = self._proc.wait()
-        if code == EXIT_REQUEUE:
-            # stopped for a timeout/preemption that submitit is requeueing: wait to be ended
-            time.sleep(STOP_GRACE_S)
+            try:
+                code = self._proc.wait()
+            except KeyboardInterrupt:  # the local executor interrupted: stop the whole run
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGTERM)
+                try:
+                    self._proc.wait(timeout=self.grace_s)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self._proc.pid, signal.SIGKILL)
+                raise
         if code != 0:
             tail = _tail(logs / f"{stem}.err")
             raise RunFailed(f"{self.run_dir}: launch.sh exited with {code}\n{tail}")
@@ -65,22 +77,35 @@ class RunTask:
         """submitit calls this on SIGUSR2: stop the run at a checkpoint, then requeue."""
         import submitit
 
-        proc = self._proc
-        if proc is not None:
+        if self._proc is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGUSR2)
-            # __call__ is blocked in proc.wait(), which holds Popen's lock (proc.poll()
-            # would say "running" forever): reap the child directly
-            deadline = time.time() + STOP_GRACE_S
-            while time.time() < deadline:
-                try:
-                    pid, _ = os.waitpid(proc.pid, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid:
-                    break
+                os.killpg(self._proc.pid, signal.SIGUSR2)
+        self._wait_for_children()
+        return submitit.helpers.DelayedSubmission(RunTask(self.run_dir, self.shard, self.shards, self.grace_s))
+
+    def _wait_for_children(self) -> None:
+        """Wait until every process of the run on this node has ended (this SLURM task
+        process is their subreaper, so torchrun's workers count too).
+
+        __call__ is blocked in proc.wait(), which holds Popen's lock (proc.poll() would
+        report "running" forever), so children are reaped here with os.waitpid.
+        """
+        deadline = time.time() + self.grace_s
+        while time.time() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return  # no child left
+            if pid == 0:
                 time.sleep(0.2)
-        return submitit.helpers.DelayedSubmission(RunTask(self.run_dir, self.shard, self.shards))
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+
+
+def _become_subreaper() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -3,12 +3,13 @@
 Under the ledger's lock: reconcile what a killed launch left behind, refresh states,
 choose the runs to submit (idempotent: pending, running and completed runs are left
 alone unless --force; failed ones are retried with --retry-failed), write their run
-dirs, then submit unit by unit, recording each job before moving on.
+dirs, then submit unit by unit in dependency order, recording each job before moving on.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -21,24 +22,29 @@ from launch import ledger as L
 from launch.emit import emit, provenance
 from launch.executors import LocalExecutor, SlurmExecutor, check_partitions, free_port
 from launch.job import RunFailed, RunTask
-from launch.ledger import Ledger
-from launch.refresh import FAILED_STATES, block_dependents, refresh
+from launch.ledger import Ledger, LedgerError
+from launch.refresh import block_dependents, refresh
 from launch.units import Unit, group
+from specs.errors import LabspecError
 from specs.loader import LoadedSpec
+
+Log = Callable[[str], None]
 
 
 @dataclass
 class Selection:
     submit: list[Run] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # run id -> why
-    blocked: dict[str, str] = field(default_factory=dict)  # run id -> upstream that failed
+    blocked: dict[str, str] = field(default_factory=dict)  # run id -> the upstream run that failed
 
 
 @dataclass
-class Submitted:
-    unit: Unit
-    job_ids: list[str]
-    script: str
+class LaunchOptions:
+    executor: SlurmExecutor | LocalExecutor
+    force: bool = False
+    retry_failed: bool = False
+    allow_dirty: bool = False
+    dry_run: bool = False
 
 
 def select(plan: Plan, ledger: Ledger, force: bool, retry_failed: bool) -> Selection:
@@ -50,10 +56,11 @@ def select(plan: Plan, ledger: Ledger, force: bool, retry_failed: bool) -> Selec
         if not force and state in (L.PENDING, L.RUNNING, L.COMPLETED):
             sel.skipped[run.id] = state.lower()
             continue
-        if not force and not retry_failed and state in FAILED_STATES:
+        if not force and not retry_failed and state in L.FAILED_STATES:
             sel.skipped[run.id] = f"{state.lower()} (--retry-failed to run it again)"
             continue
-        failed_up = [d for d in run.depends_on if d not in chosen and _state(ledger, d) in FAILED_STATES]
+        failed_up = [d for d in run.depends_on if d not in chosen
+                     and (d in sel.blocked or _state(ledger, d) in L.FAILED_STATES)]
         if failed_up:
             sel.blocked[run.id] = failed_up[0]
             continue
@@ -67,15 +74,35 @@ def _state(ledger: Ledger, run_id: str) -> str:
     return rec.state if rec else L.NEW
 
 
-def dependency(unit: Unit, job_of: Callable[[str], str | None], array_job_of: dict[int, str]) -> str | None:
-    """The sbatch --dependency of a unit, from the job ids its upstream runs have."""
-    parts = []
-    for up in unit.corr_upstream:  # task i waits for upstream task i (a single job: for it)
-        parts.append(f"{'aftercorr' if up.is_array else 'afterok'}:{array_job_of[id(up)]}")
-    ok = [j for j in (job_of(d) for d in unit.ok_upstream) if j]
-    if ok:
-        parts.append("afterok:" + ":".join(ok))
-    return ",".join(parts) or None
+class JobMap:
+    """Which SLURM job each run is (or will be), for building dependencies."""
+
+    def __init__(self, ledger: Ledger | None) -> None:
+        self.ledger = ledger
+        self.of_unit: dict[int, str] = {}  # id(unit) -> its job id
+        self.of_run: dict[str, str] = {}
+
+    def add(self, unit: Unit, job: str) -> None:
+        self.of_unit[id(unit)] = job
+        for i, run in enumerate(unit.runs):
+            # an array's task, or the job itself (a single job, or a sharded run's whole array)
+            self.of_run[run.id] = f"{job}_{i}" if unit.is_array and not unit.sharded else job
+
+    def job_of(self, run_id: str, selected: set[str]) -> str | None:
+        if run_id in self.of_run:
+            return self.of_run[run_id]
+        if run_id in selected:
+            raise LabspecError(f"internal: upstream run {run_id} has no job yet (units out of order)")
+        rec = self.ledger.get(run_id) if self.ledger else None
+        return rec.job_id if rec and rec.state in (L.PENDING, L.RUNNING) else None  # done: no wait
+
+    def dependency(self, unit: Unit, selected: set[str]) -> str | None:
+        parts = [f"{'aftercorr' if up.is_array else 'afterok'}:{self.of_unit[id(up)]}"
+                 for up in unit.corr_upstream]  # task i waits for upstream task i
+        ok = [j for j in (self.job_of(d, selected) for d in unit.ok_upstream) if j]
+        if ok:
+            parts.append("afterok:" + ":".join(ok))
+        return ",".join(parts) or None
 
 
 def folder(plan: Plan) -> Path:
@@ -83,154 +110,127 @@ def folder(plan: Plan) -> Path:
 
 
 def dry_run_scripts(plan: Plan, ledger: Ledger | None, executor: SlurmExecutor, sel: Selection) -> str:
-    """What would be submitted: each unit's batch script (dependencies as placeholders)
-    and the launch script its tasks run."""
+    """What would be submitted: each unit's batch script (job ids and the token shown as
+    %job<n>:<stage>% and %token%) and the launch script its tasks run."""
     units = group(sel.submit)
-    placeholders: dict[int, str] = {}
-    run_unit: dict[str, Unit] = {}
-    for n, unit in enumerate(units):
-        placeholders[id(unit)] = f"%job{n}:{unit.stage}%"  # shell-safe: shown unquoted, as a real id
-        for r in unit.runs:
-            run_unit[r.id] = unit
-
-    def job_of(run_id: str) -> str | None:
-        if run_id in run_unit:
-            u = run_unit[run_id]
-            i = next(i for i, (r, _) in enumerate(u.tasks) if r.id == run_id)
-            return f"{placeholders[id(u)]}_{i}" if u.is_array else placeholders[id(u)]
-        rec = ledger.get(run_id) if ledger else None
-        return rec.job_id if rec and rec.state in (L.PENDING, L.RUNNING) else None
-
+    selected = {r.id for r in sel.submit}
+    jobs = JobMap(ledger)
     out = []
-    for unit in units:
-        params = executor.parameters(unit, plan.experiment, "%token%", dependency(unit, job_of, placeholders))
-        script = executor.script(unit, folder(plan), params)
+    for n, unit in enumerate(units):
+        params = executor.parameters(unit, plan.experiment, "%token%", jobs.dependency(unit, selected))
+        jobs.add(unit, f"%job{n}:{unit.stage}%")  # shell-safe: shown unquoted, as a real id would be
         runs = ", ".join(f"{r.name} ({r.id})" for r in unit.runs)
-        out.append(f"### sbatch {placeholders[id(unit)]}: {len(unit.tasks)} task(s): {runs}\n{script}")
+        out.append(f"### sbatch %job{n}:{unit.stage}%: {len(unit.tasks)} task(s): {runs}\n"
+                   f"{executor.script(unit, folder(plan), params)}")
     for run in sel.submit:
         out.append(f"### {run.run_dir}/launch.sh (run {run.name}, each task runs it on its node)\n{run.script}")
     return "\n".join(out)
 
 
-def submit_slurm(plan: Plan, ledger: Ledger, executor: SlurmExecutor, sel: Selection,
-                 log: Callable[[str], None]) -> list[Submitted]:
+def submit_slurm(plan: Plan, ledger: Ledger, executor: SlurmExecutor, sel: Selection, log: Log) -> None:
     check_partitions({r.resources["partition"] for r in sel.submit if r.resources["partition"]})
-    units = group(sel.submit)
-    array_job: dict[int, str] = {}
-    job_ids: dict[str, str] = {}
-
-    def job_of(run_id: str) -> str | None:
-        if run_id in job_ids:
-            return job_ids[run_id]
-        rec = ledger.get(run_id)
-        return rec.job_id if rec and rec.state in (L.PENDING, L.RUNNING) else None
-
-    done: list[Submitted] = []
-    for unit in units:
+    selected = {r.id for r in sel.submit}
+    jobs = JobMap(ledger)
+    for unit in group(sel.submit):
         token = uuid.uuid4().hex[:8]
-        params = executor.parameters(unit, plan.experiment, token, dependency(unit, job_of, array_job))
-        script = executor.script(unit, folder(plan), params)
+        params = executor.parameters(unit, plan.experiment, token, jobs.dependency(unit, selected))
         now = time.time()
-        ledger.set_states([(run.id, L.SUBMITTING, None, {"executor": "slurm", "token": token, "task_index": i,
-                                                         "job_id": None, "submitted_at": now, "started_at": None})
-                           for i, (run, shard) in enumerate(unit.tasks) if shard == 0])
-        ids = executor.submit(unit, folder(plan), params)
-        array_job[id(unit)] = ids[0].split("_")[0]
-        pending = []
-        for (run, shard), jid in zip(unit.tasks, ids, strict=True):
-            if shard == 0:
-                # a sharded run's job is its whole array: afterok on the array waits for every shard
-                job_ids[run.id] = jid if run.shards == 1 else jid.split("_")[0]
-                pending.append((run.id, L.PENDING, f"sbatch {jid}", {"job_id": job_ids[run.id]}))
-        ledger.set_states(pending)
-        log(f"submitted {unit.stage}: {len(unit.tasks)} task(s) as job {array_job[id(unit)]}"
+        ledger.set_states([(run.id, L.SUBMITTING, None, {
+            "executor": "slurm", "token": token, "task_index": None if unit.sharded else i, "job_id": None,
+            "submitted_at": now, "started_at": None}) for i, run in enumerate(unit.runs)])
+        try:
+            ids = executor.submit(unit, folder(plan), params)
+        except BaseException:
+            ledger.set_states([(r.id, L.NEW, "sbatch refused it", {"token": None}) for r in unit.runs])
+            raise
+        jobs.add(unit, ids[0].split("_")[0])
+        ledger.set_states([(run.id, L.PENDING, f"sbatch {jobs.of_run[run.id]}", {"job_id": jobs.of_run[run.id]})
+                           for run in unit.runs])
+        log(f"submitted {unit.stage}: {len(unit.tasks)} task(s) as job {jobs.of_unit[id(unit)]}"
             + (f" (after {params['dependency']})" if "dependency" in params else ""))
-        done.append(Submitted(unit, ids, script))
-    return done
 
 
-def reconcile(ledger: Ledger, log: Callable[[str], None]) -> None:
+def reconcile(ledger: Ledger, log: Log) -> None:
     """Complete what a launch killed between sbatch and the ledger left behind: runs in
-    SUBMITTING whose job (found by the token in its name) exists get that job."""
+    SUBMITTING whose job (found by the token in its name) exists get that job; the
+    others were never submitted. Refuses to guess when SLURM cannot be asked."""
     pending = ledger.pending_tokens()
     if not pending:
         return
-    found: dict[str, str] = {}  # token -> (array) job id
-    queries = (["squeue", "-h", "-o", "%F|%j"],  # queued now (accounting may lag behind)
-               ["sacct", "-n", "-P", "-X", "-S", "now-30days", "-o", "JobID,JobName"])
-    for cmd in queries:
+    found: dict[str, str] = {}  # token -> job id
+    answered = 0
+    for cmd in (["squeue", "-h", "-o", "%F|%j"],  # queued now (accounting may lag behind)
+                ["sacct", "-n", "-P", "-X", "-S", "now-30days", "-o", "JobID,JobName"]):
         try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False).stdout
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
         except (OSError, subprocess.SubprocessError):
             continue
-        for line in out.splitlines():
+        if done.returncode != 0:
+            continue
+        answered += 1
+        for line in done.stdout.splitlines():
             job_id, _, name = line.partition("|")
             token = name.rsplit(".", 1)[-1]
             if token in pending:
                 found.setdefault(token, job_id.split("_")[0])
+    if answered < 2:
+        raise LedgerError("an earlier launch was interrupted while submitting, and SLURM cannot be asked "
+                          "(squeue/sacct failed) which of its jobs exist; try again when they answer")
     for token, recs in pending.items():
         job = found.get(token)
+        updates: list[tuple[str, str, str | None, dict[str, object]]] = []
         for rec in recs:
             if job is None:
-                ledger.set_state(rec.id, L.NEW, detail="an interrupted launch never submitted it")
+                updates.append((rec.id, L.NEW, "an interrupted launch never submitted it", {"token": None}))
                 continue
-            jid = job if rec.task_index is None else f"{job}_{rec.task_index}"
-            is_array = len(recs) > 1 or _is_array(job)
-            ledger.set_state(rec.id, L.PENDING, job_id=jid if is_array else job,
-                             detail="recovered from SLURM after an interrupted launch")
-            log(f"recovered {rec.name}: job {jid if is_array else job}")
+            array = len(recs) > 1 and rec.task_index is not None
+            jid = f"{job}_{rec.task_index}" if array else job
+            updates.append((rec.id, L.PENDING, "recovered from SLURM after an interrupted launch", {"job_id": jid}))
+            log(f"recovered {rec.name}: job {jid}")
+        ledger.set_states(updates)
 
 
-def _is_array(job: str) -> bool:
-    out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID"], capture_output=True, text=True,
-                         timeout=60, check=False).stdout
-    return "_" in out
-
-
-def run_local(plan: Plan, ledger: Ledger, sel: Selection, log: Callable[[str], None]) -> None:
+def run_local(plan: Plan, ledger: Ledger, sel: Selection, log: Log) -> None:
     """Run the selected runs here, in dependency order, one after another."""
     for run in sel.submit:
-        ups = [ledger.get(d) for d in run.depends_on]
-        bad = [u for u in ups if u is not None and u.state != L.COMPLETED]
-        if bad:
-            ledger.set_state(run.id, L.UPSTREAM_FAILED, executor="local",
-                             detail=f"{bad[0].name} ({bad[0].id}) {bad[0].state.lower()}")
-            log(f"skipped {run.name}: {bad[0].name} did not complete")
+        ups = [u for u in (ledger.get(d) for d in run.depends_on) if u is not None]
+        failed = [u for u in ups if u.state in L.FAILED_STATES]
+        waiting = [u for u in ups if u.state != L.COMPLETED and u not in failed]
+        if failed:
+            ledger.set_state(run.id, L.UPSTREAM_FAILED, f"{failed[0].name} ({failed[0].id}) "
+                             f"{failed[0].state.lower()}", executor="local")
+            log(f"skipped {run.name}: {failed[0].name} did not complete")
+            continue
+        if waiting:  # e.g. still running on SLURM from another launch: leave it for later
+            log(f"not running {run.name} yet: {waiting[0].name} is {waiting[0].state.lower()}")
             continue
         ledger.set_state(run.id, L.RUNNING, executor="local", job_id=f"local:{os.getpid()}",
-                         submitted_at=time.time(), started_at=None)
+                         submitted_at=time.time())
         log(f"running {run.name} ({run.id}) ...")
-        env_port = os.environ.get("MASTER_PORT")
+        saved_port = os.environ.get("MASTER_PORT")
         os.environ["MASTER_PORT"] = str(free_port())
         try:
             for shard in range(run.shards):
                 RunTask(run.run_dir, shard, run.shards)()
         except RunFailed as exc:
-            ledger.set_state(run.id, L.FAILED, detail=str(exc).splitlines()[0])
+            ledger.set_state(run.id, L.FAILED, str(exc).splitlines()[0])
             log(f"FAILED {run.name}: see {run.run_dir}/logs")
+        except KeyboardInterrupt:
+            ledger.set_state(run.id, L.CANCELLED, "interrupted (Ctrl-C)")
+            raise
         else:
             ledger.set_state(run.id, L.COMPLETED)
             log(f"completed {run.name}")
         finally:
-            if env_port is None:
+            if saved_port is None:
                 os.environ.pop("MASTER_PORT", None)
             else:
-                os.environ["MASTER_PORT"] = env_port
+                os.environ["MASTER_PORT"] = saved_port
         block_dependents(ledger, plan.experiment)
 
 
-@dataclass
-class LaunchOptions:
-    executor: SlurmExecutor | LocalExecutor
-    force: bool = False
-    retry_failed: bool = False
-    allow_dirty: bool = False
-    dry_run: bool = False
-
-
-def prepare(loaded: LoadedSpec, plan: Plan, ledger: Ledger, opts: LaunchOptions,
-            log: Callable[[str], None]) -> Selection:
-    """Under the lock: reconcile, refresh, select (no writes for a dry run beyond refresh)."""
+def prepare(plan: Plan, ledger: Ledger, opts: LaunchOptions, log: Log) -> Selection:
+    """Under the lock: reconcile and refresh (not for a dry run), then select."""
     if isinstance(opts.executor, SlurmExecutor) and not opts.dry_run:
         reconcile(ledger, log)
         refresh(ledger, plan.experiment)
@@ -243,14 +243,29 @@ def record(loaded: LoadedSpec, plan: Plan, ledger: Ledger, sel: Selection, opts:
     prov = {**provenance(loaded), **extra}
     emit(plan, loaded, extra)
     ledger.record_experiment(plan.experiment, plan.kind, prov, opts.allow_dirty)
-    ledger.upsert_planned(plan.experiment, [(r.id, r.name, r.stage, r.run_dir, r.depends_on) for r in plan.runs],
-                          prov)
+    ledger.upsert_planned(plan.experiment,
+                          [(r.id, r.name, r.stage, r.run_dir, r.depends_on, r.shards) for r in plan.runs], prov)
     for run_id, upstream in sel.blocked.items():
         up = ledger.get(upstream)
-        ledger.set_state(run_id, L.UPSTREAM_FAILED, detail=f"{up.name if up else upstream} failed")
-    if opts.force:
-        for run in sel.submit:
-            rec = ledger.get(run.id)
-            if rec and rec.state in (L.PENDING, L.RUNNING) and rec.executor == "slurm" and rec.job_id:
-                subprocess.run(["scancel", rec.job_id], capture_output=True, timeout=60, check=False)
-                ledger.set_state(run.id, L.CANCELLED, detail="resubmitted with --force")
+        ledger.set_state(run_id, L.UPSTREAM_FAILED, f"{up.name if up else upstream} did not complete")
+    if not opts.force:  # --retry-failed resumes from the last checkpoint, if any
+        return
+    for run in sel.submit:
+        rec = ledger.get(run.id)
+        if rec is None or rec.state == L.NEW:
+            continue
+        if rec.state in (L.PENDING, L.RUNNING) and rec.executor == "slurm" and rec.job_id:
+            subprocess.run(["scancel", rec.job_id], capture_output=True, timeout=60, check=False)
+            ledger.set_state(run.id, L.CANCELLED, "resubmitted with --force")
+        _set_aside(Path(run.run_dir))  # a forced re-run starts afresh, not from the old checkpoint
+
+
+def _set_aside(run_dir: Path) -> None:
+    """Move an earlier attempt's checkpoints/outputs/tb under previous/<time>/."""
+    moved = [d for d in ("checkpoints", "outputs", "tb") if (run_dir / d).exists()]
+    if not moved:
+        return
+    dest = run_dir / "previous" / time.strftime("%Y%m%d-%H%M%S")
+    dest.mkdir(parents=True, exist_ok=True)
+    for d in moved:
+        shutil.move(str(run_dir / d), str(dest / d))

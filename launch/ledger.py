@@ -15,8 +15,9 @@ import fcntl
 import json
 import os
 import sqlite3
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ UPSTREAM_FAILED = "UPSTREAM_FAILED"  # can no longer start: something it depends
 ACTIVE = (SUBMITTING, PENDING, RUNNING)
 TERMINAL = (COMPLETED, FAILED, CANCELLED, TIMEOUT, UPSTREAM_FAILED, "OUT_OF_MEMORY", "NODE_FAIL",
             "BOOT_FAIL", "DEADLINE", "PREEMPTED")
-SUCCESS = (COMPLETED,)
+FAILED_STATES = tuple(s for s in TERMINAL if s != COMPLETED)  # what blocks dependents
 
 
 class LedgerError(LabspecError):
@@ -51,8 +52,9 @@ class RunRecord:
     depends_on: tuple[str, ...]
     state: str
     executor: str | None
-    job_id: str | None  # SLURM job id as submitted: "123" or "123_4" for an array task
-    task_index: int | None  # its task in the array job (known before sbatch answers)
+    job_id: str | None  # SLURM job id: "123", "123_4" for an array task, "123" for a sharded run's array
+    task_index: int | None  # its task in the array job (known before sbatch answers; None: the whole job)
+    shards: int
     token: str | None
     submitted_at: float | None
     started_at: float | None
@@ -75,8 +77,8 @@ CREATE TABLE IF NOT EXISTS experiments (
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, experiment TEXT NOT NULL, name TEXT NOT NULL, stage TEXT NOT NULL,
     run_dir TEXT NOT NULL, depends_on TEXT NOT NULL, state TEXT NOT NULL, executor TEXT,
-    job_id TEXT, task_index INTEGER, token TEXT, submitted_at REAL, started_at REAL, ended_at REAL, detail TEXT,
-    spec_sha256 TEXT, git_commit TEXT);
+    job_id TEXT, task_index INTEGER, shards INTEGER NOT NULL DEFAULT 1, token TEXT, submitted_at REAL,
+    started_at REAL, ended_at REAL, detail TEXT, spec_sha256 TEXT, git_commit TEXT);
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs (experiment);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL, detail TEXT);
@@ -94,12 +96,16 @@ class Ledger:
         if not self.path.exists() and not create:
             raise LedgerError(f"no labspec ledger under {self.root} (nothing was launched there yet); "
                               "pass --root with the output_root of your spec")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA busy_timeout=60000")
-        self._migrate()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            # the default rollback journal, not WAL: output roots often live on NFS/Lustre
+            self.db.execute("PRAGMA busy_timeout=60000")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"cannot use the ledger at {self.path}: {exc}; check --root and its "
+                              "permissions (nothing was changed)") from None
 
     def __enter__(self) -> Ledger:
         return self
@@ -124,7 +130,12 @@ class Ledger:
     def locked(self) -> Iterator[None]:
         """Exclusive across processes: one launch at a time plans, submits and records."""
         with open(self.dir / "ledger.lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"waiting for another labspec launch on {self.root} to finish ...", file=sys.stderr,
+                      flush=True)
+                fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -171,16 +182,16 @@ class Ledger:
             rows = self.db.execute("SELECT * FROM runs WHERE experiment=? ORDER BY rowid", (experiment,))
         return [_record(r) for r in rows]
 
-    def upsert_planned(self, experiment: str, runs: list[tuple[str, str, str, str, tuple[str, ...]]],
+    def upsert_planned(self, experiment: str, runs: list[tuple[str, str, str, str, tuple[str, ...], int]],
                        provenance: dict[str, Any]) -> None:
-        """Make sure every (id, name, stage, run_dir, depends_on) has a row (NEW when new)."""
+        """Make sure every (id, name, stage, run_dir, depends_on, shards) has a row (NEW when new)."""
         now = time.time()
         with self.transaction() as db:
-            for run_id, name, stage, run_dir, depends_on in runs:
+            for run_id, name, stage, run_dir, depends_on, shards in runs:
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO runs (id, experiment, name, stage, run_dir, depends_on, state,"
-                    " spec_sha256, git_commit) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (run_id, experiment, name, stage, run_dir, json.dumps(list(depends_on)), NEW,
+                    "INSERT OR IGNORE INTO runs (id, experiment, name, stage, run_dir, depends_on, state, shards,"
+                    " spec_sha256, git_commit) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, experiment, name, stage, run_dir, json.dumps(list(depends_on)), NEW, shards,
                      provenance.get("spec_sha256"), provenance.get("git_commit")))
                 if cur.rowcount:
                     db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, NEW, now, None))
@@ -189,7 +200,7 @@ class Ledger:
         """Move a run to `state` (recording the event when it changes). Returns whether it changed."""
         return self.set_states([(run_id, state, detail, fields)])[0]
 
-    def set_states(self, updates: Sequence[tuple[str, str, str | None, dict[str, Any]]]) -> list[bool]:
+    def set_states(self, updates: Sequence[tuple[str, str, str | None, Mapping[str, object]]]) -> list[bool]:
         """Several `set_state`s in one transaction (a whole job array at once)."""
         now = time.time()
         changed: list[bool] = []
@@ -251,7 +262,8 @@ def _record(row: sqlite3.Row) -> RunRecord:
     return RunRecord(
         id=row["id"], experiment=row["experiment"], name=row["name"], stage=row["stage"],
         run_dir=row["run_dir"], depends_on=tuple(json.loads(row["depends_on"])), state=row["state"],
-        executor=row["executor"], job_id=row["job_id"], task_index=row["task_index"], token=row["token"],
+        executor=row["executor"], job_id=row["job_id"], task_index=row["task_index"], shards=row["shards"],
+        token=row["token"],
         submitted_at=row["submitted_at"], started_at=row["started_at"], ended_at=row["ended_at"],
         detail=row["detail"])
 

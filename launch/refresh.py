@@ -20,9 +20,8 @@ _SLURM = {
     "STAGE_OUT": L.RUNNING, "SIGNALING": L.RUNNING,
     "COMPLETED": L.COMPLETED, "FAILED": L.FAILED, "CANCELLED": L.CANCELLED, "TIMEOUT": L.TIMEOUT,
     "OUT_OF_MEMORY": "OUT_OF_MEMORY", "NODE_FAIL": "NODE_FAIL", "BOOT_FAIL": "BOOT_FAIL",
-    "DEADLINE": "DEADLINE", "PREEMPTED": L.PENDING,
+    "DEADLINE": "DEADLINE", "PREEMPTED": "PREEMPTED",  # a requeued job shows REQUEUED, then PENDING
 }
-FAILED_STATES = tuple(s for s in L.TERMINAL if s != L.COMPLETED)
 
 
 @dataclass(frozen=True)
@@ -78,13 +77,42 @@ def _time(text: str | None) -> float | None:
         return None
 
 
+def _tasks(r: RunRecord) -> list[str]:
+    """The SLURM tasks of a run: its job, or every task of a sharded run's array."""
+    assert r.job_id is not None
+    if r.shards > 1:
+        return [f"{r.job_id}_{i}" for i in range(r.shards)]
+    return [r.job_id]
+
+
+def _combined(infos: list[JobInfo | None]) -> JobInfo | None:
+    """A sharded run's state from its shards': any failure fails it; all done completes it."""
+    known = [i for i in infos if i is not None]
+    if not known:
+        return None
+    states = [i.state for i in known]
+    failed = [s for s in states if s in L.FAILED_STATES]
+    if failed:
+        state = failed[0]
+    elif len(known) == len(infos) and all(s == L.COMPLETED for s in states):
+        state = L.COMPLETED
+    elif any(s in (L.RUNNING, L.COMPLETED) for s in states):
+        state = L.RUNNING
+    else:
+        state = L.PENDING
+    starts = [i.start for i in known if i.start is not None]
+    ends = [i.end for i in known if i.end is not None]
+    return JobInfo(state, min(starts) if starts else None,
+                   max(ends) if ends and state in L.TERMINAL else None)
+
+
 def refresh(ledger: Ledger, experiment: str | None = None) -> list[RunRecord]:
     """Update active SLURM runs from sacct, then propagate upstream failures."""
     active = [r for r in ledger.runs(experiment) if r.state in (L.PENDING, L.RUNNING)
               and r.executor == "slurm" and r.job_id]
-    states = slurm_states(r.job_id for r in active if r.job_id)
+    states = slurm_states(t for r in active for t in _tasks(r))
     for r in active:
-        info = states.get(r.job_id or "")
+        info = _combined([states.get(t) for t in _tasks(r)])
         if info is None:
             continue
         times = {k: v for k, v in (("started_at", info.start), ("ended_at", info.end)) if v is not None}
@@ -104,7 +132,7 @@ def block_dependents(ledger: Ledger, experiment: str | None = None) -> list[RunR
         for r in runs.values():
             if r.state not in (L.NEW, L.PENDING, L.SUBMITTING):
                 continue
-            bad = [d for d in r.depends_on if d in runs and runs[d].state in FAILED_STATES]
+            bad = [d for d in r.depends_on if d in runs and runs[d].state in L.FAILED_STATES]
             if not bad:
                 continue
             if r.job_id and r.executor == "slurm":

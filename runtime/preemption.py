@@ -1,9 +1,10 @@
 """Stop cleanly when SLURM says the job is about to end (timeout or preemption).
 
 SLURM (via submitit's `--signal=USR2@90`) sends SIGUSR2 before the time limit, and
-SIGTERM on preemption. Both only set a flag: the task finishes its current step, saves
-a checkpoint and exits with `EXIT_REQUEUE`, and the requeued job resumes from there, so
-no step is lost.
+SIGTERM on preemption. Both only set a flag: the ranks agree to stop at the same step
+(the flag travels with a collective), save a checkpoint, meet at a barrier and exit with
+`EXIT_REQUEUE`; the requeued job resumes from there, so no step is lost. The job wrapper
+(launch.job) requeues only once every process of the run has exited.
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ def run(config: dict[str, Any]) -> int:
             atomic_write_json(ckpt, state)
         if stopping:
             print(f"smoke: {stop.signal or 'stop'} received; checkpointed at step {state['step']}", flush=True)
+            dist.barrier()  # every rank has stopped and rank 0 has saved before anyone exits
             distributed.finish()
             return EXIT_REQUEUE
         time.sleep(float(tc["step_seconds"]))

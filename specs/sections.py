@@ -180,9 +180,17 @@ class ResourcesSpec(Section):
     @field_validator("sbatch_extra")
     @classmethod
     def _extra_keys(cls, v: dict[str, str | int]) -> dict[str, str | int]:
-        for key in v:
+        for key, value in v.items():
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", key):
                 raise ValueError(f"sbatch option {key!r} must look like 'exclusive' or 'mail_type'")
+            _one_line(str(value), f"sbatch option {key}")
+        return v
+
+    @field_validator("partition", "account", "qos", "constraint")
+    @classmethod
+    def _single_line(cls, v: str | None) -> str | None:
+        if v is not None:
+            _one_line(v, "this value")
         return v
 
     @property
@@ -225,6 +233,12 @@ class StageOverride(Section):
     deepspeed: DeepSpeedSpec | None = None
     launcher: Launcher | None = None
     env: dict[str, str] = Field(default_factory=dict)
+
+
+def _one_line(value: str, what: str) -> None:
+    """#SBATCH lines end at a newline: a control character would start a shell line."""
+    if re.search(r"[\x00-\x1f\x7f]", value):
+        raise ValueError(f"{what} must be one line without control characters")
 
 
 def check_env(env: dict[str, str]) -> dict[str, str]:

@@ -407,13 +407,13 @@ def mutated_specs(draw: st.DrawFn) -> Any:
             break
         if op == "sweep":
             grid = _as_dict(_as_dict(data, "sweep"), draw(st.sampled_from(["grid", "grid", "zip"])))
-            grid[draw(st.one_of(st.sampled_from(SWEEPABLE), st.text(max_size=8)))] = draw(
-                st.one_of(st.lists(scalars, max_size=3), junk))
+            grid[draw(st.one_of(st.sampled_from(SWEEPABLE), st.text(max_size=8)))] = copy.deepcopy(draw(
+                st.one_of(st.lists(scalars, max_size=3), junk)))
             continue
         if op == "stage":
             stage = _as_dict(_as_dict(data, "stages"), draw(st.sampled_from(STAGES)))
             section = draw(st.sampled_from(["resources", "training", "deepspeed", "launcher", "env", "x"]))
-            stage[section] = draw(st.one_of(junk, st.sampled_from(PLAUSIBLE)))
+            stage[section] = copy.deepcopy(draw(st.one_of(junk, st.sampled_from(PLAUSIBLE))))
             continue
         if op == "kind":
             data["kind"] = draw(st.one_of(st.sampled_from(sorted(KINDS)), junk))
@@ -423,7 +423,7 @@ def mutated_specs(draw: st.DrawFn) -> Any:
         if op in ("unknown", "known") and isinstance(container, dict):
             key = draw(st.sampled_from(FIELD_NAMES) if op == "known" else st.one_of(
                 st.text(max_size=8), st.sampled_from(WEIRD_KEYS), st.integers(), st.none(), st.booleans()))
-            container[key] = draw(st.one_of(st.sampled_from(PLAUSIBLE), junk))
+            container[key] = copy.deepcopy(draw(st.one_of(st.sampled_from(PLAUSIBLE), junk)))
             continue
         if not container:
             continue

@@ -42,6 +42,22 @@ def test_local_executor_runs_the_plan_in_order_and_is_idempotent(tmp_path):
     assert [e["state"] for e in rows["smoke_1"]["events"]] == ["NEW", "RUNNING", "COMPLETED"]
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes")
     assert code == 0 and "0 to run" in err
+    # --force runs again from scratch: the earlier attempt's outputs are set aside
+    code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--force")
+    assert code == 0 and "2 to run" in err
+    first = rows["smoke_0"]
+    assert metrics(first)["restarts"] == 0
+    assert list(Path(first["run_dir"], "previous").glob("*/outputs/metrics.json"))
+
+
+def test_another_experiment_with_the_same_settings_runs_on_its_own(tmp_path):
+    a = write_smoke(tmp_path / "a.yaml", tmp_path / "runs", name="alpha")
+    b = write_smoke(tmp_path / "b.yaml", tmp_path / "runs", name="beta")
+    assert run_cli("launch", a, "--executor", "local", "--yes")[0] == 0
+    code, _, err = run_cli("launch", b, "--executor", "local", "--yes")
+    assert code == 0 and "1 to run" in err
+    (row,) = status(tmp_path / "runs", "beta")
+    assert row["state"] == "COMPLETED" and "/beta/" in row["run_dir"]
 
 
 def test_local_failure_marks_dependents_and_exits_nonzero(tmp_path):

@@ -16,9 +16,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from launch import ledger as L
+    from launch.refresh import refresh
 
     ledger, experiment = open_target(args.target, args.root)
-    with ledger:
+    with ledger, ledger.locked():
+        refresh(ledger, experiment)
         if (experiment is not None and args.target in ledger.experiments()) or args.target.endswith(
                 (".yaml", ".yml", ".py")):
             chosen = {r.id for r in ledger.runs(experiment)}

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             print(msg, file=sys.stderr, flush=True)
 
         with Ledger(plan.output_root) as ledger, ledger.locked():
-            sel = prepare(loaded, plan, ledger, opts, log)
+            sel = prepare(plan, ledger, opts, log)
             if args.dry_run:
                 if isinstance(executor, SlurmExecutor):
                     sys.stdout.write(dry_run_scripts(plan, ledger, executor, sel))

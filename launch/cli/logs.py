@@ -25,22 +25,25 @@ def run(args: argparse.Namespace) -> int:
     ledger, experiment = open_target(args.run_name, args.root)
     with ledger:
         rec = ledger.find(args.run_name, experiment)
-        path = Path(rec.run_dir, "logs", f"node{args.node}.{'err' if args.err else 'out'}")
-        offset = 0
+        suffix = "err" if args.err else "out"
+        offsets: dict[Path, int] = {}
         while True:
-            if path.exists():
+            # node<N>.out, or shard<S>.node<N>.out for each shard of a sharded run
+            paths = sorted(Path(rec.run_dir, "logs").glob(f"*node{args.node}.{suffix}"))
+            for path in paths:
                 with open(path, "rb") as fh:
-                    fh.seek(offset)
+                    fh.seek(offsets.get(path, 0))
                     chunk = fh.read()
-                    offset += len(chunk)
+                offsets[path] = offsets.get(path, 0) + len(chunk)
+                if chunk and len(paths) > 1:
+                    sys.stdout.write(f"--- {path.name}\n")
                 sys.stdout.write(chunk.decode(errors="replace"))
-                sys.stdout.flush()
-            if not args.follow:
-                if not path.exists():
-                    print(f"no log yet at {path} (state: {rec.state})", file=sys.stderr)
-                return 0
-            refresh(ledger, rec.experiment)
-            rec = ledger.get(rec.id) or rec
-            if rec.state in L.TERMINAL:
+            sys.stdout.flush()
+            finished = rec.state in L.TERMINAL
+            if not args.follow or finished:
+                if not paths:
+                    print(f"no log for {rec.name} under {rec.run_dir}/logs (state: {rec.state})", file=sys.stderr)
                 return 0
             time.sleep(1.0)
+            refresh(ledger, rec.experiment)
+            rec = ledger.get(rec.id) or rec

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for line in table:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
     for row in rows:
-        if row["state"] in ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"):
+        if row["state"] in L.FAILED_STATES and row["state"] not in (L.CANCELLED, L.UPSTREAM_FAILED):
             print(f"\n{row['name']} ({row['id']}) {row['state']}: last lines of its error log:")
             print(error_tail(row["run_dir"]) or "  (no error log)")
         elif row["state"] == L.UPSTREAM_FAILED:
