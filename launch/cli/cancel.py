@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from launch.cli.target import add_root, open_target
+from launch.ledger import RunRecord
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +22,7 @@ def run(args: argparse.Namespace) -> int:
     ledger, experiment = open_target(args.target, args.root)
     with ledger, ledger.locked():
         refresh(ledger, experiment)
-        if (experiment is not None and args.target in ledger.experiments()) or args.target.endswith(
-                (".yaml", ".yml", ".py")):
+        if experiment is not None:  # an experiment (by name or spec): all of its runs
             chosen = {r.id for r in ledger.runs(experiment)}
         else:
             root = ledger.find(args.target, experiment)
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def dependents(runs: list, run_id: str) -> set[str]:  # type: ignore[type-arg]
+def dependents(runs: list[RunRecord], run_id: str) -> set[str]:
     out: set[str] = set()
     frontier = {run_id}
     while frontier:

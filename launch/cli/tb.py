@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from launch.cli.target import add_root, open_target
+from launch.ledger import RunRecord
 from specs.errors import LabspecError
 
 
@@ -19,7 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
 
 
-def logdir_spec(runs: list) -> str:  # type: ignore[type-arg]
+def logdir_spec(runs: list[RunRecord]) -> str:
     """TensorBoard's --logdir_spec: name:dir pairs (names without ':' or ',')."""
     parts = []
     for r in runs:
