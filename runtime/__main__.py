@@ -8,6 +8,7 @@ from pathlib import Path
 
 TASKS: dict[str, str] = {  # task name -> module under runtime/
     "smoke": "smoke",
+    "sft": "sft",
 }
 
 
@@ -28,8 +29,14 @@ def main(argv: list[str]) -> int:
         return 3
     import importlib
 
+    from runtime.errors import TaskInputError
+
     module = importlib.import_module(f"runtime.{TASKS[task]}")
-    result: int = module.run(config)
+    try:
+        result: int = module.run(config)
+    except TaskInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return result
 
 

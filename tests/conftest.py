@@ -79,3 +79,13 @@ def slurm_cluster() -> str:
     os.environ["SLURM_CONF"] = conf
     subprocess.run(["scancel", "--user", "root"], capture_output=True, check=False)  # leftovers of earlier runs
     return conf
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared offline fixtures (runtime.tiny): tokenizer, tiny LMs, arithmetic data."""
+    from runtime.tiny import build_all
+
+    root = tmp_path_factory.mktemp("assets")
+    build_all(root)
+    return root

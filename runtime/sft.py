@@ -1,0 +1,97 @@
+"""Task `sft`: supervised fine-tuning with TRL's SFTTrainer on DeepSpeed.
+
+Prompt/completion rows become conversations when the tokenizer has a chat template
+(loss on the answer only with `completion_only_loss`), plain text otherwise. LoRA
+through peft when the spec enables it. Resumes from the newest checkpoint in
+`checkpoints/` (a requeued run continues there); the final model goes to
+`checkpoints/final`, its metrics to `outputs/metrics.json`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runtime import data, training
+from runtime.errors import TaskInputError
+from runtime.io import atomic_write_json
+from runtime.preemption import EXIT_REQUEUE
+
+
+def rows_to_examples(ds: Any, fields: dict[str, Any], chat: bool) -> Any:
+    prompt, completion = fields["prompt_field"], fields["completion_field"]
+
+    def convert(row: dict[str, Any]) -> dict[str, Any]:
+        if chat:
+            return {"prompt": [{"role": "user", "content": str(row[prompt])}],
+                    "completion": [{"role": "assistant", "content": str(row[completion])}]}
+        return {"prompt": str(row[prompt]), "completion": str(row[completion])}
+
+    return ds.map(convert, remove_columns=ds.column_names)
+
+
+def lora_config(peft: dict[str, Any] | None) -> Any:
+    if not peft:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=peft["r"], lora_alpha=peft["alpha"], lora_dropout=peft["dropout"],
+                      target_modules=peft["target_modules"], modules_to_save=peft["modules_to_save"] or None,
+                      task_type="CAUSAL_LM")
+
+
+def run(config: dict[str, Any]) -> int:
+    training.prepare_environment(config)
+    import torch.distributed as dist
+    from transformers import AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    tc = config["task_config"]
+    base = config["base_dir"]
+    model_path = str(data.resolve(tc["model"]["name_or_path"], base))
+    tokenizer_path = data.resolve(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base)
+    fields = tc.get("data") or tc.get("fields") or {}
+    train_path = data.resolve(tc.get("train_data") or fields.get("train"), base)
+    if train_path is None:
+        raise TaskInputError("sft: no training data (set data.train)")
+    ds = data.load(train_path, fields.get("format", "jsonl"), "data.train")
+    data.require_columns(ds, [fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")],
+                         train_path, "data.prompt_field / data.completion_field")
+    if fields.get("max_samples"):
+        ds = ds.select(range(min(len(ds), fields["max_samples"])))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    except OSError as exc:
+        raise TaskInputError(f"model.tokenizer: cannot load a tokenizer from {tokenizer_path}: {exc}") from None
+    chat = tokenizer.chat_template is not None
+    examples = rows_to_examples(ds, {"prompt_field": fields.get("prompt_field", "prompt"),
+                                     "completion_field": fields.get("completion_field", "completion")}, chat)
+    sft = tc.get("sft", {})
+    args = SFTConfig(**training.arguments(config, {
+        "max_length": config["training"]["max_length"],
+        "completion_only_loss": sft.get("completion_only_loss", True),
+        "packing": sft.get("packing", False),
+    }))
+    stop = training.preemption_callback()
+    trainer = SFTTrainer(model=model_path, args=args, train_dataset=examples, processing_class=tokenizer,
+                         peft_config=lora_config(config.get("peft")), callbacks=[stop])
+    resume = training.last_checkpoint(args.output_dir)
+    result = trainer.train(resume_from_checkpoint=resume)
+    if stop.stopped:  # saved a checkpoint at this step; the requeued job resumes from it
+        print(f"sft: stopping at step {trainer.state.global_step} for a requeue", flush=True)
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+        return EXIT_REQUEUE
+    final = config["outputs"]["model"]
+    trainer.save_model(final)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(final)
+        metrics = {"primary_metric": "train_loss", **{k: v for k, v in result.metrics.items()
+                                                       if isinstance(v, (int, float))},
+                   "resumed_from": resume}
+        atomic_write_json(Path(config["outputs"]["metrics"]), metrics)
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0

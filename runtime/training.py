@@ -1,0 +1,113 @@
+"""What every trainer task shares: DeepSpeed/accelerate setup from the run's environment,
+TrainingArguments from the spec's training section, checkpoints and resume.
+
+Known on these versions (transformers 5.24, trl 1.16, accelerate 1.15, deepspeed 0.19):
+on CPU accelerate picks no backend for DeepSpeed and fills "auto" batch sizes for a
+world of one, so the state is created first with gloo, `ACCELERATE_USE_DEEPSPEED` is set
+and the trainer is told to use that state; `bf16=False` is explicit for fp32 (use_cpu
+would turn bf16 on quietly); a single process still needs RANK/WORLD_SIZE/... set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+OPTIMIZERS = {"adamw": "adamw_torch", "adam": "adamw_torch", "sgd": "sgd", "rmsprop": "rmsprop",
+              "adafactor": "adafactor", "lion": "lion_32bit"}
+
+
+def prepare_environment(config: dict[str, Any]) -> None:
+    """Process-group variables for a single process, DeepSpeed ops cache, offline hub."""
+    for key, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0"), ("MASTER_ADDR", "127.0.0.1"),
+                       ("MASTER_PORT", "29500")):
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "labspec" / "torch_extensions"))
+    os.environ["TENSORBOARD_LOGGING_DIR"] = config["tensorboard"]["log_dir"]  # transformers 5 reads it here
+    if config.get("deepspeed_config"):
+        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+    import torch
+    from accelerate import PartialState
+
+    PartialState(backend="nccl" if torch.cuda.is_available() else "gloo")
+
+
+def arguments(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for a TRL config (SFTConfig, DPOConfig) from run.json."""
+    import torch
+
+    tr = config["training"]
+    world = int(config.get("world_size", 1))
+    accumulation = tr["global_batch_size"] // (tr["micro_batch_size"] * world)
+    paths = config["paths"]
+    kwargs: dict[str, Any] = {
+        "output_dir": paths["checkpoints"],
+        "seed": config["seed"],
+        "learning_rate": tr["lr"],
+        "weight_decay": tr["weight_decay"],
+        "adam_beta1": tr["betas"][0],
+        "adam_beta2": tr["betas"][1],
+        "optim": OPTIMIZERS[tr["optimizer"]],
+        "lr_scheduler_type": tr["schedule"],
+        "warmup_steps": tr["warmup_steps"] or 0,
+        "num_train_epochs": tr["epochs"],
+        "max_steps": tr["max_steps"] or -1,
+        "per_device_train_batch_size": tr["micro_batch_size"],
+        "gradient_accumulation_steps": accumulation,
+        "max_grad_norm": tr["max_grad_norm"],
+        "gradient_checkpointing": tr["gradient_checkpointing"],
+        "bf16": tr["precision"] == "bf16",
+        "fp16": tr["precision"] == "fp16",
+        "use_cpu": not torch.cuda.is_available(),
+        "logging_steps": tr["logging_steps"],
+        "report_to": ["tensorboard"] if config["tensorboard"]["enabled"] else [],
+        "save_strategy": "steps" if tr["save_steps"] else "epoch",
+        "save_steps": tr["save_steps"] or 500,
+        "save_total_limit": 2,
+        "deepspeed": config.get("deepspeed_config"),
+        "accelerator_config": {"use_configured_state": True},
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+    }
+    if tr["warmup_ratio"]:
+        kwargs["warmup_steps"] = tr["warmup_ratio"]  # transformers 5: a float below 1 is a ratio
+    kwargs.update(extra)
+    return kwargs
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The newest `checkpoint-N` to resume from (a requeued run continues there)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not Path(output_dir).is_dir():
+        return None
+    found: str | None = get_last_checkpoint(output_dir)
+    return found
+
+
+def preemption_callback() -> Any:
+    """A TrainerCallback that stops at the next step after SIGUSR2/SIGTERM, saving a
+    checkpoint first; all ranks agree on the step (the flag is all-reduced)."""
+    import torch
+    import torch.distributed as dist
+    from transformers import TrainerCallback
+
+    from runtime.preemption import StopFlag
+
+    flag = StopFlag()
+
+    class StopOnSignal(TrainerCallback):  # type: ignore[misc]
+        stopped = False
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            requested = torch.tensor([1.0 if flag.requested else 0.0])
+            if dist.is_initialized():
+                dist.all_reduce(requested)
+            if requested.item() > 0:
+                control.should_save = True
+                control.should_training_stop = True
+                StopOnSignal.stopped = True
+            return control
+
+    return StopOnSignal()

@@ -1,0 +1,111 @@
+"""The `sft` task for real: TRL's SFTTrainer on DeepSpeed (ZeRO-2 and ZeRO-3 with two
+CPU processes under torchrun, and a single process), TensorBoard events read back with
+tensorboard's own reader, and resume after a real SLURM signal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.launch_helpers import metrics, run_cli, status, wait_final
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+name: {name}
+kind: sft
+output_root: {root}
+model: {{name_or_path: {assets}/tiny-lm, dtype: fp32}}
+data: {{train: {assets}/tiny-chat/train.jsonl}}
+training: {{lr: 3.0e-3, max_steps: {steps}, global_batch_size: 8, micro_batch_size: 4, precision: fp32,
+           max_length: 64, logging_steps: 5, save_steps: {save}}}
+deepspeed: {{enabled: {ds}, zero_stage: {zero}}}
+resources: {{gpus_per_node: 0, procs_per_node: {procs}, cpus_per_task: 2, time: 30}}
+launcher: {launcher}
+"""
+
+
+def sft_spec(tmp_path: Path, assets: Path, name: str, zero: int = 2, procs: int = 2, steps: int = 20,
+             save: int = 10, ds: bool = True) -> Path:
+    launcher = "torchrun" if procs > 1 or ds else "python"
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(SPEC.format(name=name, root=tmp_path / "runs", assets=assets, zero=zero, procs=procs,
+                                steps=steps, save=save, ds=str(ds).lower(), launcher=launcher))
+    return path
+
+
+def tb_scalars(run_dir: str, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(Path(run_dir, "tb")))
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+@pytest.mark.parametrize("zero", [2, 3])
+def test_sft_on_two_cpu_processes_with_deepspeed(tmp_path, tiny_assets, zero):
+    spec = sft_spec(tmp_path, tiny_assets, f"sft-z{zero}", zero=zero)
+    code, _, err = run_cli("launch", spec, "--executor", "local", "--yes")
+    assert code == 0, err
+    (row,) = status(tmp_path / "runs", f"sft-z{zero}")
+    assert row["state"] == "COMPLETED"
+    assert metrics(row)["train_loss"] > 0
+    loss = tb_scalars(row["run_dir"], "train/loss")
+    assert [s for s, _ in loss] == [5, 10, 15, 20] and loss[-1][1] < loss[0][1]  # it learns
+    ckpt = Path(row["run_dir"], "checkpoints")
+    assert (ckpt / "checkpoint-20" / "global_step20").is_dir()  # DeepSpeed's own state
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(ckpt / "final")  # usable, also after ZeRO-3
+    assert sum(p.numel() for p in model.parameters()) > 50_000
+    ds = json.loads(Path(row["run_dir"], "deepspeed.json").read_text())
+    assert ds["zero_optimization"]["stage"] == zero and ds["gradient_accumulation_steps"] == 1
+
+
+def test_sft_in_a_single_process_without_deepspeed(tmp_path, tiny_assets):
+    spec = sft_spec(tmp_path, tiny_assets, "sft-single", procs=1, ds=False, steps=10, save=5)
+    code, _, err = run_cli("launch", spec, "--executor", "local", "--yes")
+    assert code == 0, err
+    (row,) = status(tmp_path / "runs", "sft-single")
+    assert row["state"] == "COMPLETED" and metrics(row)["train_loss"] > 0
+    assert not list(Path(row["run_dir"], "checkpoints", "checkpoint-10").glob("global_step*"))
+
+
+def test_sft_input_errors_name_the_file_and_field(tmp_path, tiny_assets):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "a", "answer": "b"}\n')
+    spec = sft_spec(tmp_path, tiny_assets, "sft-bad", procs=1, ds=False, steps=2, save=1)
+    spec.write_text(spec.read_text().replace(f"{tiny_assets}/tiny-chat/train.jsonl", str(bad)))
+    code, _, _ = run_cli("launch", spec, "--executor", "local", "--yes")
+    assert code == 1
+    (row,) = status(tmp_path / "runs", "sft-bad")
+    log = Path(row["run_dir"], "logs", "node0.err").read_text()
+    assert f"{bad} has no column 'prompt'" in log and "data.prompt_field" in log
+
+
+def test_sft_resumes_after_a_slurm_signal_and_ends_at_the_planned_step(tmp_path, tiny_assets, slurm_cluster):
+    spec = sft_spec(tmp_path, tiny_assets, "sft-requeue", procs=1, zero=2, steps=400, save=50)
+    assert run_cli("launch", spec, "--yes")[0] == 0
+    (row,) = status(tmp_path / "runs", "sft-requeue")
+    ckpt = Path(row["run_dir"], "checkpoints")
+    deadline = time.time() + 180
+    while not (ckpt / "checkpoint-50").exists():
+        assert time.time() < deadline, "no first checkpoint"
+        time.sleep(0.2)
+    subprocess.run(["scancel", "--signal=USR2", row["job_id"]], check=True)
+    rows = wait_final(tmp_path / "runs", "sft-requeue", timeout=300)
+    (row,) = rows.values()
+    assert row["state"] == "COMPLETED", row
+    log = Path(row["run_dir"], "logs", "node0.out").read_text() + Path(row["run_dir"], "logs",
+                                                                       "node0.err").read_text()
+    assert "stopping at step" in log
+    m = metrics(row)
+    assert m["resumed_from"] and "checkpoint-" in m["resumed_from"]
+    state = json.loads((ckpt / "checkpoint-400" / "trainer_state.json").read_text())
+    assert state["global_step"] == 400  # the planned step count
+    steps = [s for s, _ in tb_scalars(row["run_dir"], "train/loss")]
+    assert steps[-1] == 400 and set(range(5, 401, 5)) <= set(steps)  # the curve continues, no gap
