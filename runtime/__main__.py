@@ -9,6 +9,8 @@ from pathlib import Path
 TASKS: dict[str, str] = {  # task name -> module under runtime/
     "smoke": "smoke",
     "sft": "sft",
+    "generate": "generate",
+    "evaluate": "evaluate",
 }
 
 

@@ -1,0 +1,146 @@
+"""Task `evaluate`: a model on a held-out file.
+
+Generation metrics (exact match after a normaliser, accuracy of an extracted answer) and
+likelihood metrics (perplexity of the reference answer). Per-sample predictions go to
+`outputs/predictions.jsonl`, metrics to `outputs/metrics.json` and TensorBoard. Route
+issues add evaluators to `EVALUATORS` (formula metrics, vision probes, benchmark suites).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runtime import data
+from runtime.generate import generate_batched, load_model, render_prompt
+from runtime.io import atomic_write_json
+
+NORMALIZERS: dict[str, Callable[[str], str]] = {
+    "none": lambda s: s,
+    "basic": lambda s: re.sub(r"\s+", " ", s.strip().lower()).rstrip("."),
+    "number": lambda s: _number(s),
+    "latex": lambda s: re.sub(r"\s+", "", s),
+}
+
+
+def _number(text: str) -> str:
+    m = re.search(r"-?\d+(?:\.\d+)?", text.replace(",", ""))
+    if not m:
+        return text.strip()
+    value = float(m.group())
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def extract(text: str, how: str, regex: str | None = None) -> str:
+    if how == "last_number":
+        numbers = re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))
+        return numbers[-1] if numbers else ""
+    if how == "boxed":
+        boxed = re.findall(r"\\boxed\{([^{}]*)\}", text)
+        return str(boxed[-1]) if boxed else ""
+    if how == "regex" and regex:
+        found = re.search(regex, text)
+        return (found.group(1) if found.groups() else found.group()) if found else ""
+    return text
+
+
+def perplexity(model: Any, tokenizer: Any, prompts: list[str], answers: list[str]) -> float:
+    """exp(mean negative log-likelihood of the answer tokens given the prompt)."""
+    import torch
+
+    total, tokens = 0.0, 0
+    for prompt, answer in zip(prompts, answers, strict=True):
+        context = render_prompt(tokenizer, prompt)
+        ids_ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
+        ids_ans = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        if not ids_ans:
+            continue
+        ids = torch.tensor([ids_ctx + ids_ans], device=model.device)
+        labels = ids.clone()
+        labels[0, :len(ids_ctx)] = -100
+        with torch.no_grad():
+            loss = model(input_ids=ids, labels=labels).loss
+        total += float(loss) * len(ids_ans)
+        tokens += len(ids_ans)
+    return math.exp(total / tokens) if tokens else float("nan")
+
+
+def default_evaluator(config: dict[str, Any], model: Any, tokenizer: Any, rows: list[dict[str, Any]],
+                      prompt_field: str, answer_field: str) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    ev = config["task_config"]["evaluation"]
+    metrics_wanted = set(ev["metrics"])
+    prompts = [str(r[prompt_field]) for r in rows]
+    golds = [str(r[answer_field]) for r in rows]
+    results: dict[str, float] = {}
+    predictions: list[dict[str, Any]] = [{"prompt": p, "gold": g} for p, g in zip(prompts, golds, strict=True)]
+    if metrics_wanted & {"exact_match", "accuracy"}:
+        outputs = generate_batched(model, tokenizer, prompts, ev["generation"])
+        norm = NORMALIZERS[ev["normalizer"]]
+        hits_em, hits_acc = 0, 0
+        for pred, out in zip(predictions, outputs, strict=True):
+            text = out[0] if out else ""
+            answer = extract(text, ev["answer_extractor"], ev.get("answer_regex"))
+            pred.update(prediction=text, extracted=answer,
+                        exact_match=norm(text) == norm(pred["gold"]),
+                        correct=norm(answer) == norm(extract(pred["gold"], ev["answer_extractor"],
+                                                              ev.get("answer_regex")) or pred["gold"]))
+            hits_em += pred["exact_match"]
+            hits_acc += pred["correct"]
+        if "exact_match" in metrics_wanted:
+            results["exact_match"] = hits_em / max(len(rows), 1)
+        if "accuracy" in metrics_wanted:
+            results["accuracy"] = hits_acc / max(len(rows), 1)
+    if "perplexity" in metrics_wanted:
+        results["perplexity"] = perplexity(model, tokenizer, prompts, golds)
+    return results, predictions
+
+
+Evaluator = Callable[..., tuple[dict[str, float], list[dict[str, Any]]]]
+EVALUATORS: dict[str, Evaluator] = {"default": default_evaluator}
+
+
+def run(config: dict[str, Any]) -> int:
+    tc = config["task_config"]
+    base = config["base_dir"]
+    fields = tc.get("fields", {})
+    path = str(data.resolve(tc["data"], base)) if tc.get("data") else None
+    if path is None:
+        from runtime.errors import TaskInputError
+
+        raise TaskInputError("evaluate: no held-out file (set data.test or evaluation.data)")
+    ds = data.load(path, fields.get("format", "jsonl"), "evaluation data")
+    prompt_field, answer_field = fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")
+    data.require_columns(ds, [prompt_field, answer_field], path, "data.prompt_field / data.completion_field")
+    limit = tc["evaluation"].get("max_samples")
+    rows = [ds[i] for i in range(min(len(ds), limit) if limit else len(ds))]
+    model, tokenizer = load_model(tc["model"], base)
+    evaluator = EVALUATORS[tc.get("evaluator", "default") if tc.get("evaluator") in EVALUATORS else "default"]
+    results, predictions = evaluator(config, model, tokenizer, rows, prompt_field, answer_field)
+    out = Path(config["outputs"]["predictions"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(p) + "\n" for p in predictions), encoding="utf-8")
+    primary = next(iter(results), None)
+    atomic_write_json(Path(config["outputs"]["metrics"]), {"primary_metric": primary, "samples": len(rows),
+                                                           **results})
+    log_scalars(config, {f"eval/{k}": v for k, v in results.items()})
+    return 0
+
+
+def log_scalars(config: dict[str, Any], scalars: dict[str, float], step: int = 0) -> None:
+    """Final metrics to TensorBoard, and an HParams record of the run's swept values."""
+    if not config["tensorboard"]["enabled"]:
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(config["tensorboard"]["log_dir"])
+    for key, value in scalars.items():
+        if isinstance(value, (int, float)) and not math.isnan(value):
+            writer.add_scalar(key, value, step)
+    if config["tensorboard"].get("log_hparams") and config.get("axes"):
+        hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config["axes"].items()}
+        writer.add_hparams(hparams, {k: v for k, v in scalars.items() if not math.isnan(v)}, run_name=".")
+    writer.close()
