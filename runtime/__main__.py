@@ -11,6 +11,7 @@ TASKS: dict[str, str] = {  # task name -> module under runtime/
     "sft": "sft",
     "generate": "generate",
     "evaluate": "evaluate",
+    "dpo": "dpo",
 }
 
 

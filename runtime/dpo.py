@@ -1,0 +1,96 @@
+"""Task `dpo`: preference optimisation with TRL's DPOTrainer on DeepSpeed.
+
+The pairs file has prompt / chosen / rejected (the spec's field names). The reference
+model is named explicitly (a saved path: the model being trained at its start, or
+another checkpoint, as SPIN's opponent), or implicit under LoRA (adapters disabled).
+Loss types and beta come from the spec; rewards, margins and accuracies are logged to
+TensorBoard by TRL under the run's tb/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runtime import data, training
+from runtime.errors import TaskInputError
+from runtime.io import atomic_write_json
+from runtime.preemption import EXIT_REQUEUE
+from runtime.sft import lora_config
+
+
+def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str) -> Any:
+    p, c, r = (fields.get("prompt_field", "prompt"), fields.get("chosen_field", "chosen"),
+               fields.get("rejected_field", "rejected"))
+    data.require_columns(ds, [p, c, r], path, "data.prompt_field / data.chosen_field / data.rejected_field")
+    empty = [i for i, row in enumerate(ds) if not str(row[c]).strip() or not str(row[r]).strip()]
+    if empty:
+        raise TaskInputError(f"{path}: row {empty[0] + 1} has an empty {c!r} or {r!r} "
+                             f"({len(empty)} such rows); drop them from the pairs file")
+
+    def convert(row: dict[str, Any]) -> dict[str, Any]:
+        if chat:
+            return {"prompt": [{"role": "user", "content": str(row[p])}],
+                    "chosen": [{"role": "assistant", "content": str(row[c])}],
+                    "rejected": [{"role": "assistant", "content": str(row[r])}]}
+        return {"prompt": str(row[p]), "chosen": str(row[c]), "rejected": str(row[r])}
+
+    return ds.map(convert, remove_columns=ds.column_names)
+
+
+def run(config: dict[str, Any]) -> int:
+    training.prepare_environment(config)
+    import torch.distributed as dist
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    tc = config["task_config"]
+    base = config["base_dir"]
+    model_path = str(data.resolve(tc["model"]["name_or_path"], base))
+    tokenizer = AutoTokenizer.from_pretrained(
+        str(data.resolve(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base)))
+    fields = tc.get("data") or tc.get("fields") or {}
+    pairs_path = str(data.resolve(tc.get("pairs") or fields.get("train"), base))
+    ds = data.load(pairs_path, fields.get("format", "jsonl"), "pairs")
+    train = pairs_dataset(ds, fields, tokenizer.chat_template is not None, pairs_path)
+    dpo = tc.get("dpo", {})
+    args = DPOConfig(**training.arguments(config, {
+        "beta": dpo.get("beta", 0.1),
+        "loss_type": dpo.get("loss_type", ["sigmoid"]),
+        "loss_weights": dpo.get("loss_weights"),
+        "label_smoothing": dpo.get("label_smoothing", 0.0),
+        "max_length": config["training"]["max_length"],
+    }))
+    peft = lora_config(config.get("peft"))
+    reference = tc.get("reference")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_path)
+        ref = None if reference is None else AutoModelForCausalLM.from_pretrained(
+            str(data.resolve(reference, base)))
+    except OSError as exc:
+        raise TaskInputError(f"model or reference: cannot load ({exc})") from None
+    if ref is None and peft is None:
+        raise TaskInputError("dpo: name the reference model (a saved path) or enable peft (LoRA)")
+    stop = training.preemption_callback()
+    trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=train, processing_class=tokenizer,
+                         peft_config=peft, callbacks=[stop])
+    resume = training.last_checkpoint(str(args.output_dir))
+    result = trainer.train(resume_from_checkpoint=resume)
+    if stop.stopped:
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+        return EXIT_REQUEUE
+    final = config["outputs"]["model"]
+    trainer.save_model(final)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(final)
+        logged = {k: v for entry in trainer.state.log_history for k, v in entry.items()
+                  if isinstance(v, (int, float)) and k.startswith(("rewards/", "logps/", "loss"))}
+        atomic_write_json(Path(config["outputs"]["metrics"]), {
+            "primary_metric": "train_loss", "resumed_from": resume, **logged,
+            **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}})
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
