@@ -4,14 +4,16 @@
 setup:
 	scripts/setup.sh
 
-# The main job on the embedded default: validate every example, show the plan of the
-# tiny SPIN route (a dry run), then launch the smoke example on the local executor
-# (2-process torchrun, all-reduce, checkpoints) and show its status from the ledger.
+# The main job on the embedded default: validate every example, show the quickstart's
+# plan (the dry run), build the offline tiny fixtures, run the quickstart on the local
+# executor (SFT -> generate -> evaluate -> DPO -> evaluate, DeepSpeed on 2 CPU processes)
+# and end with its report; `labspec tb quickstart --root runs` shows the curves.
 demo: setup
 	.venv/bin/labspec validate specs/examples/*.yaml specs/examples/*.py
-	.venv/bin/labspec compile specs/examples/spin-tiny.yaml
-	.venv/bin/labspec launch specs/examples/smoke.yaml --executor local --yes
-	.venv/bin/labspec status smoke --root runs
+	.venv/bin/labspec compile specs/examples/quickstart.yaml
+	.venv/bin/python -m runtime.tiny runs/assets
+	.venv/bin/labspec launch specs/examples/quickstart.yaml --executor local --yes
+	.venv/bin/labspec report quickstart --root runs
 
 test:
 	scripts/test.sh

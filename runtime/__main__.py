@@ -12,6 +12,7 @@ TASKS: dict[str, str] = {  # task name -> module under runtime/
     "generate": "generate",
     "evaluate": "evaluate",
     "dpo": "dpo",
+    "spin_pairs": "spin_pairs",
 }
 
 

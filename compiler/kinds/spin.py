@@ -13,16 +13,21 @@ from specs.kinds.spin import SpinExperiment
 def stages(exp: SpinExperiment) -> list[StageNode]:
     s = exp.spin
     nodes: list[StageNode] = []
-    if s.evaluation is not None:
-        nodes.append(StageNode("evaluate_base", "evaluate", "evaluate",
-                               common.evaluation(exp, s.evaluation, common.model(exp.model))))
     current: str | Ref = exp.model.name_or_path
+    if s.sft is not None:
+        nodes.append(StageNode("sft", "sft", "sft", {
+            "model": common.model(exp.model), "data": common.data(exp), "sft": s.sft.model_dump(mode="json")}))
+        current = Ref("sft", "model")
+    if s.evaluation is not None:  # the starting point, for before/after
+        nodes.append(StageNode("evaluate_start", "evaluate", "evaluate", common.evaluation(
+            exp, s.evaluation, common.model(exp.model, current if s.sft is not None else None))))
     for t in range(s.iterations):
         it = s.per_iteration.get(t)
         fraction = it.prompt_fraction if it is not None and it.prompt_fraction is not None else s.prompt_fraction
         gen, pairs, train = f"generate_t{t}", f"pairs_t{t}", f"train_t{t}"
+        started = t > 0 or s.sft is not None
         nodes.append(StageNode(gen, "generate", "generate", {
-            "model": common.model(exp.model, current if t else None),
+            "model": common.model(exp.model, current if started else None),
             "prompts": exp.data.train,
             "fields": common.data(exp),
             "prompt_fraction": fraction,
@@ -43,7 +48,7 @@ def stages(exp: SpinExperiment) -> list[StageNode]:
         if it is not None and it.lr is not None:
             training_update["lr"] = it.lr
         nodes.append(StageNode(train, "train", "dpo", {
-            "model": common.model(exp.model, current if t else None),
+            "model": common.model(exp.model, current if started else None),
             "reference": current,  # the opponent: model_t, frozen
             "pairs": Ref(pairs, "pairs"),
             "dpo": {

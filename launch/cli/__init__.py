@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "cancel": "cancel an experiment's or a run's jobs, and what depends on them",
     "tb": "start TensorBoard over an experiment's runs",
     "hooks": "install a git post-commit hook that launches committed specs",
+    "report": "a table and plots of an experiment's final metrics against its swept values",
 }
 
 

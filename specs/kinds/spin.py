@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from specs.base import ExperimentBase
-from specs.sections import EvaluationSettings, GenerationSettings, Section
+from specs.sections import EvaluationSettings, GenerationSettings, Section, SFTSettings
 
 
 class SpinIteration(Section):
@@ -33,10 +33,13 @@ class SpinSection(Section):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     per_iteration: dict[int, SpinIteration] = Field(default_factory=dict)
     evaluation: EvaluationSettings | None = None
+    sft: SFTSettings | None = Field(
+        None, description="fine-tune the model on data.train first (SPIN itself starts from an SFT model)")
 
 
 class SpinExperiment(ExperimentBase):
     stage_types: ClassVar[dict[str, bool]] = {
+        "sft": True,
         "generate": False,
         "pairs": False,
         "train": True,

@@ -1,0 +1,34 @@
+"""`labspec report EXPERIMENT`: a Markdown table of every run's final metrics against its
+swept values, and PNG plots, written under the experiment's directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from launch.cli.target import add_root, open_target
+from specs.errors import LabspecError
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="EXPERIMENT", help="experiment name or spec file")
+    add_root(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from launch.refresh import refresh
+    from launch.report import table, write_report
+
+    ledger, experiment = open_target(args.target, args.root)
+    with ledger:
+        if experiment is None:
+            raise LabspecError(f"{args.target!r} is a run; report takes an experiment")
+        runs = refresh(ledger, experiment)
+        root = ledger.root
+    out = Path(root, experiment, "report")
+    files = write_report(experiment, runs, out)
+    print(table(runs))
+    for path in files:
+        print(f"wrote {path}")
+    print(f"look closer: labspec tb {experiment} --root {root}")
+    return 0

@@ -1,0 +1,107 @@
+"""`labspec report`: every run's final metrics against its swept values, as a Markdown
+table, plus PNG plots (each metric against each swept axis; training curves read back
+from the TensorBoard events). matplotlib and tensorboard load only here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from launch.ledger import RunRecord
+
+SKIP = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "epoch")
+
+
+def final_metrics(run_dir: str) -> dict[str, float]:
+    try:
+        data = json.loads(Path(run_dir, "outputs", "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in SKIP}
+
+
+def axes_of(run_dir: str) -> dict[str, Any]:
+    try:
+        axes: dict[str, Any] = json.loads(Path(run_dir, "run.json").read_text(encoding="utf-8"))["axes"]
+        return axes
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def table(runs: list[RunRecord]) -> str:
+    axes = sorted({k for r in runs for k in axes_of(r.run_dir)})
+    metric_names = sorted({k for r in runs for k in final_metrics(r.run_dir)})
+    header = ["run", "stage", "state", *axes, *metric_names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in runs:
+        ax, met = axes_of(r.run_dir), final_metrics(r.run_dir)
+        cells = [r.name, r.stage, r.state, *(str(ax.get(a, "")) for a in axes),
+                 *(f"{met[m]:.4g}" if m in met else "" for m in metric_names)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def curves(run_dir: str, tag: str = "train/loss") -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = Path(run_dir, "tb")
+    if not tb.is_dir():
+        return []
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    if tag not in acc.Tags().get("scalars", []):
+        return []
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def plots(runs: list[RunRecord], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    trained = [(r, curves(r.run_dir)) for r in runs]
+    trained = [(r, c) for r, c in trained if c]
+    if trained:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for r, c in trained:
+            ax.plot([s for s, _ in c], [v for _, v in c], label=r.name)
+        ax.set(xlabel="step", ylabel="train/loss", title="training curves")
+        ax.legend(fontsize=7)
+        path = out / "training_curves.png"
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    axes = sorted({k for r in runs for k in axes_of(r.run_dir)})
+    for axis in axes:
+        for stage in sorted({r.stage for r in runs}):
+            points: list[tuple[float, dict[str, float]]] = []
+            for r in runs:
+                x = axes_of(r.run_dir).get(axis)
+                if r.stage == stage and isinstance(x, (int, float)) and (m := final_metrics(r.run_dir)):
+                    points.append((float(x), m))
+            for metric in sorted({k for _, m in points for k in m}):
+                xs = [(x, m[metric]) for x, m in points if metric in m]
+                if len(xs) < 2:
+                    continue
+                xs.sort()
+                fig, ax = plt.subplots(figsize=(5, 3.5))
+                ax.plot([x for x, _ in xs], [y for _, y in xs], "o-")
+                ax.set(xlabel=axis, ylabel=metric, title=f"{stage}: {metric} vs {axis}")
+                path = out / f"{stage}__{metric.replace('/', '_')}__vs__{axis}.png"
+                fig.savefig(path, dpi=100, bbox_inches="tight")
+                plt.close(fig)
+                written.append(path)
+    return written
+
+
+def write_report(experiment: str, runs: list[RunRecord], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "report.md"
+    images = plots(runs, out)
+    text = f"# {experiment}\n\n{table(runs)}\n" + "".join(f"![{p.stem}]({p.name})\n" for p in images)
+    md.write_text(text, encoding="utf-8")
+    return [md, *images]
