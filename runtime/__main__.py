@@ -27,6 +27,13 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {run_json}: {exc}", file=sys.stderr)
         return 2
+    from specs.version import VERSION
+
+    made_by = str(config.get("labspec_version", "?"))
+    if made_by.split(".")[:2] != VERSION.split(".")[:2]:
+        print(f"error: {run_json} was compiled by labspec {made_by}; this runtime is {VERSION}. "
+              "Compile and launch the spec again with this version", file=sys.stderr)
+        return 2
     task = config.get("task")
     if task not in TASKS:
         print(f"error: runtime task {task!r} is not available in this labspec version", file=sys.stderr)

@@ -18,6 +18,27 @@ def resolve(path: str | None, base_dir: str) -> str | None:
     return str(p if p.is_absolute() else Path(base_dir, p))
 
 
+def require_model(path: str, what: str = "model.name_or_path") -> str:
+    """A local model folder, or a hub id when the hub may be reached: else a clear error
+    instead of a stack of retries."""
+    import os
+
+    p = Path(path)
+    looks_local = p.is_absolute() or path.startswith((".", "~")) or p.exists() or path.count("/") != 1
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise TaskInputError(f"{what}: {path} is a folder but not a model (no config.json)")
+        return path
+    if looks_local:
+        raise TaskInputError(f"{what}: {path} does not exist")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise TaskInputError(
+            f"{what}: {path!r} is a hub id and the hub is offline here (HF_HUB_OFFLINE=1). Download it where "
+            f"the hub is reachable (huggingface-cli download {path} --local-dir DIR), copy DIR to the cluster "
+            "and set model.name_or_path to it")
+    return path
+
+
 def load(path: str, fmt: str = "jsonl", what: str = "data") -> Any:
     """A `datasets.Dataset` from a local file or directory."""
     import datasets

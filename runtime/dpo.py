@@ -17,6 +17,7 @@ from runtime.errors import TaskInputError
 from runtime.io import atomic_write_json
 from runtime.preemption import EXIT_REQUEUE
 from runtime.sft import lora_config
+from runtime.tb import log_final
 
 
 def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str) -> Any:
@@ -46,7 +47,7 @@ def run(config: dict[str, Any]) -> int:
 
     tc = config["task_config"]
     base = config["base_dir"]
-    model_path = str(data.resolve(tc["model"]["name_or_path"], base))
+    model_path = data.require_model(str(data.resolve(tc["model"]["name_or_path"], base)))
     tokenizer = AutoTokenizer.from_pretrained(
         str(data.resolve(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base)))
     fields = tc.get("data") or tc.get("fields") or {}
@@ -66,7 +67,7 @@ def run(config: dict[str, Any]) -> int:
     try:
         model = AutoModelForCausalLM.from_pretrained(model_path)
         ref = None if reference is None else AutoModelForCausalLM.from_pretrained(
-            str(data.resolve(reference, base)))
+            data.require_model(str(data.resolve(reference, base)), "reference"))
     except OSError as exc:
         raise TaskInputError(f"model or reference: cannot load ({exc})") from None
     if ref is None and peft is None:
@@ -87,9 +88,12 @@ def run(config: dict[str, Any]) -> int:
         tokenizer.save_pretrained(final)
         logged = {k: v for entry in trainer.state.log_history for k, v in entry.items()
                   if isinstance(v, (int, float)) and k.startswith(("rewards/", "logps/", "loss"))}
-        atomic_write_json(Path(config["outputs"]["metrics"]), {
-            "primary_metric": "train_loss", "resumed_from": resume, **logged,
-            **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}})
+        summary = {"primary_metric": "train_loss", "resumed_from": resume, **logged,
+                   **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
+        atomic_write_json(Path(config["outputs"]["metrics"]), summary)
+        log_final(config, {f"final/{k}": v for k, v in summary.items()
+                           if k.startswith(("rewards/", "train_loss")) and isinstance(v, (int, float))},
+                  step=trainer.state.global_step)
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

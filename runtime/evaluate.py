@@ -18,6 +18,7 @@ from typing import Any
 from runtime import data
 from runtime.generate import generate_batched, load_model, render_prompt
 from runtime.io import atomic_write_json
+from runtime.tb import log_final
 
 NORMALIZERS: dict[str, Callable[[str], str]] = {
     "none": lambda s: s,
@@ -126,21 +127,6 @@ def run(config: dict[str, Any]) -> int:
     primary = next(iter(results), None)
     atomic_write_json(Path(config["outputs"]["metrics"]), {"primary_metric": primary, "samples": len(rows),
                                                            **results})
-    log_scalars(config, {f"eval/{k}": v for k, v in results.items()})
+    log_final(config, {f"eval/{k}": v for k, v in results.items()})
     return 0
 
-
-def log_scalars(config: dict[str, Any], scalars: dict[str, float], step: int = 0) -> None:
-    """Final metrics to TensorBoard, and an HParams record of the run's swept values."""
-    if not config["tensorboard"]["enabled"]:
-        return
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(config["tensorboard"]["log_dir"])
-    for key, value in scalars.items():
-        if isinstance(value, (int, float)) and not math.isnan(value):
-            writer.add_scalar(key, value, step)
-    if config["tensorboard"].get("log_hparams") and config.get("axes"):
-        hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config["axes"].items()}
-        writer.add_hparams(hparams, {k: v for k, v in scalars.items() if not math.isnan(v)}, run_name=".")
-    writer.close()

@@ -26,7 +26,7 @@ def load_model(model_cfg: dict[str, Any], base_dir: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = str(data.resolve(model_cfg["name_or_path"], base_dir))
+    path = data.require_model(str(data.resolve(model_cfg["name_or_path"], base_dir)))
     tok_path = str(data.resolve(model_cfg.get("tokenizer") or model_cfg["name_or_path"], base_dir))
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(model_cfg.get("dtype", ""),
                                                                                         "auto")
@@ -91,6 +91,13 @@ def run(config: dict[str, Any]) -> int:
     tc = config["task_config"]
     base = config["base_dir"]
     gen = tc.get("generation", {})
+    if gen.get("backend") == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise TaskInputError("generation.backend: vllm is not installed here; install it on GPU nodes "
+                                 "or set backend: hf")
+        print("generate: the vllm backend is not wired in yet; using hf", file=sys.stderr)
     fields = tc.get("fields", {})
     prompts_path = str(data.resolve(tc["prompts"], base))
     ds = data.load(prompts_path, fields.get("format", "jsonl"), "prompts")

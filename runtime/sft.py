@@ -16,6 +16,7 @@ from runtime import data, training
 from runtime.errors import TaskInputError
 from runtime.io import atomic_write_json
 from runtime.preemption import EXIT_REQUEUE
+from runtime.tb import log_final
 
 
 def rows_to_examples(ds: Any, fields: dict[str, Any], chat: bool) -> Any:
@@ -48,7 +49,7 @@ def run(config: dict[str, Any]) -> int:
 
     tc = config["task_config"]
     base = config["base_dir"]
-    model_path = str(data.resolve(tc["model"]["name_or_path"], base))
+    model_path = data.require_model(str(data.resolve(tc["model"]["name_or_path"], base)))
     tokenizer_path = data.resolve(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base)
     fields = tc.get("data") or tc.get("fields") or {}
     train_path = data.resolve(tc.get("train_data") or fields.get("train"), base)
@@ -91,6 +92,8 @@ def run(config: dict[str, Any]) -> int:
                                                        if isinstance(v, (int, float))},
                    "resumed_from": resume}
         atomic_write_json(Path(config["outputs"]["metrics"]), metrics)
+        log_final(config, {"final/train_loss": float(result.metrics.get("train_loss", float("nan")))},
+                  step=trainer.state.global_step)
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

@@ -94,3 +94,36 @@ evaluation:
     acc = EventAccumulator(str(Path(row["run_dir"], "tb")))
     acc.Reload()
     assert {"eval/exact_match", "eval/perplexity"} <= set(acc.Tags()["scalars"])
+
+
+def test_missing_models_and_other_versions_are_clear_errors(tmp_path, monkeypatch):
+    from runtime import data
+    from runtime.__main__ import main
+    from runtime.errors import TaskInputError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TaskInputError, match=r"huggingface-cli download Qwen/Qwen2\.5-0\.5B"):
+        data.require_model("Qwen/Qwen2.5-0.5B")
+    with pytest.raises(TaskInputError, match="does not exist"):
+        data.require_model(str(tmp_path / "nowhere"))
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(TaskInputError, match="not a model"):
+        data.require_model(str(tmp_path / "folder"))
+    (tmp_path / "run.json").write_text(json.dumps({"labspec_version": "9.0.0", "task": "sft"}))
+    assert main([str(tmp_path)]) == 2
+    assert main([str(tmp_path / "folder")]) == 2  # a run dir without run.json
+
+
+def test_hparams_record_the_swept_values(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from runtime.tb import log_final
+
+    config = {"tensorboard": {"enabled": True, "log_hparams": True, "log_dir": str(tmp_path / "tb")},
+              "axes": {"training.lr": 0.001, "spin.beta": 0.1}, "stage": "train_t0"}
+    log_final(config, {"eval/accuracy": 0.5})
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    assert acc.Scalars("eval/accuracy")[0].value == 0.5
+    plugin = acc.PluginTagToContent("hparams")
+    assert plugin and b"training.lr" in b"".join(plugin.values())
