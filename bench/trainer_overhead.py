@@ -42,8 +42,9 @@ else:
                            "chosen": [{"role": "assistant", "content": r["chosen"]}],
                            "rejected": [{"role": "assistant", "content": r["rejected"]}]},
                 remove_columns=ds.column_names)
-    trainer = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(lm), ref_model=AutoModelForCausalLM.from_pretrained(lm),
-                         args=DPOConfig(beta=0.1, **common), train_dataset=ds, processing_class=tok)
+    load = AutoModelForCausalLM.from_pretrained
+    trainer = DPOTrainer(model=load(lm), ref_model=load(lm), args=DPOConfig(beta=0.1, **common),
+                         train_dataset=ds, processing_class=tok)
 print(json.dumps(trainer.train().metrics))
 """
 
