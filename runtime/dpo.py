@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtime import data, training
+from runtime import data, training, vision
 from runtime.errors import TaskInputError
 from runtime.io import atomic_write_json
 from runtime.preemption import EXIT_REQUEUE
@@ -20,14 +20,29 @@ from runtime.sft import lora_config
 from runtime.tb import log_final
 
 
-def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str) -> Any:
+def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str, image: str | None = None,
+                  default_prompt: str = "") -> Any:
     p, c, r = (fields.get("prompt_field", "prompt"), fields.get("chosen_field", "chosen"),
                fields.get("rejected_field", "rejected"))
-    data.require_columns(ds, [p, c, r], path, "data.prompt_field / data.chosen_field / data.rejected_field")
+    needed = [c, r] + ([image] if image else [p])
+    data.require_columns(ds, needed, path, "data.prompt_field / data.chosen_field / data.rejected_field"
+                         + (" / data.image_field" if image else ""))
     empty = [i for i, row in enumerate(ds) if not str(row[c]).strip() or not str(row[r]).strip()]
     if empty:
         raise TaskInputError(f"{path}: row {empty[0] + 1} has an empty {c!r} or {r!r} "
                              f"({len(empty)} such rows); drop them from the pairs file")
+    if image is not None:
+        import datasets
+
+        def gen() -> Any:
+            for i, row in enumerate(ds):
+                text = str(row[p]) if p in row else default_prompt
+                yield {"images": [vision.open_image(str(row[image]), path, i)],
+                       "prompt": vision.user_turn(text, True),
+                       "chosen": vision.assistant_turn(str(row[c])),
+                       "rejected": vision.assistant_turn(str(row[r]))}
+
+        return datasets.Dataset.from_generator(gen)
 
     def convert(row: dict[str, Any]) -> dict[str, Any]:
         if chat:
@@ -42,31 +57,34 @@ def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str) -> Any
 def run(config: dict[str, Any]) -> int:
     training.prepare_environment(config)
     import torch.distributed as dist
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
     from trl import DPOConfig, DPOTrainer
 
     tc = config["task_config"]
     base = config["base_dir"]
     model_path = data.require_model(str(data.resolve(tc["model"]["name_or_path"], base)))
-    tokenizer = AutoTokenizer.from_pretrained(
-        str(data.resolve(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base)))
     fields = tc.get("data") or tc.get("fields") or {}
+    image = vision.image_field(tc, fields)
+    tokenizer = vision.load_processing(
+        str(data.resolve(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base)), image is not None)
     pairs_path = str(data.resolve(tc.get("pairs") or fields.get("train"), base))
     ds = data.load(pairs_path, fields.get("format", "jsonl"), "pairs")
-    train = pairs_dataset(ds, fields, tokenizer.chat_template is not None, pairs_path)
+    train = pairs_dataset(ds, fields, getattr(tokenizer, "chat_template", None) is not None, pairs_path, image,
+                          (tc.get("vision") or {}).get("prompt", ""))
+    auto = AutoModelForImageTextToText if image else AutoModelForCausalLM
     dpo = tc.get("dpo", {})
     args = DPOConfig(**training.arguments(config, {
         "beta": dpo.get("beta", 0.1),
         "loss_type": dpo.get("loss_type", ["sigmoid"]),
         "loss_weights": dpo.get("loss_weights"),
         "label_smoothing": dpo.get("label_smoothing", 0.0),
-        "max_length": config["training"]["max_length"],
+        "max_length": None if image else config["training"]["max_length"],  # never cut image tokens
     }))
     peft = lora_config(config.get("peft"))
     reference = tc.get("reference")
     try:
-        model = AutoModelForCausalLM.from_pretrained(model_path)
-        ref = None if reference is None else AutoModelForCausalLM.from_pretrained(
+        model = auto.from_pretrained(model_path)
+        ref = None if reference is None else auto.from_pretrained(
             data.require_model(str(data.resolve(reference, base)), "reference"))
     except OSError as exc:
         raise TaskInputError(f"model or reference: cannot load ({exc})") from None

@@ -12,15 +12,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtime import data, training
+from runtime import data, training, vision
 from runtime.errors import TaskInputError
 from runtime.io import atomic_write_json
 from runtime.preemption import EXIT_REQUEUE
 from runtime.tb import log_final
 
 
-def rows_to_examples(ds: Any, fields: dict[str, Any], chat: bool) -> Any:
+def rows_to_examples(ds: Any, fields: dict[str, Any], chat: bool, image: str | None = None,
+                     data_path: str = "", default_prompt: str = "") -> Any:
+    """Rows as TRL prompt/completion examples: conversations when there is a chat
+    template, with the image (opened now) for a vision-language model."""
     prompt, completion = fields["prompt_field"], fields["completion_field"]
+    if image is not None:
+        import datasets
+
+        def gen() -> Any:
+            for i, row in enumerate(ds):
+                text = str(row[prompt]) if prompt in row else default_prompt
+                yield {"images": [vision.open_image(str(row[image]), data_path, i)],
+                       "prompt": vision.user_turn(text, True),
+                       "completion": vision.assistant_turn(str(row[completion]))}
+
+        return datasets.Dataset.from_generator(gen)
 
     def convert(row: dict[str, Any]) -> dict[str, Any]:
         if chat:
@@ -44,7 +58,6 @@ def lora_config(peft: dict[str, Any] | None) -> Any:
 def run(config: dict[str, Any]) -> int:
     training.prepare_environment(config)
     import torch.distributed as dist
-    from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     tc = config["task_config"]
@@ -56,20 +69,20 @@ def run(config: dict[str, Any]) -> int:
     if train_path is None:
         raise TaskInputError("sft: no training data (set data.train)")
     ds = data.load(train_path, fields.get("format", "jsonl"), "data.train")
-    data.require_columns(ds, [fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")],
-                         train_path, "data.prompt_field / data.completion_field")
+    vis = tc.get("vision") or {}
+    image = vision.image_field(tc, fields)
+    names = {"prompt_field": vis.get("prompt_field") or fields.get("prompt_field", "prompt"),
+             "completion_field": vis.get("answer_field") or fields.get("completion_field", "completion")}
+    needed = [names["completion_field"]] + ([image] if image else [names["prompt_field"]])
+    data.require_columns(ds, needed, train_path, "data.prompt_field / data.completion_field / data.image_field")
     if fields.get("max_samples"):
         ds = ds.select(range(min(len(ds), fields["max_samples"])))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    except OSError as exc:
-        raise TaskInputError(f"model.tokenizer: cannot load a tokenizer from {tokenizer_path}: {exc}") from None
-    chat = tokenizer.chat_template is not None
-    examples = rows_to_examples(ds, {"prompt_field": fields.get("prompt_field", "prompt"),
-                                     "completion_field": fields.get("completion_field", "completion")}, chat)
+    tokenizer = vision.load_processing(str(tokenizer_path), image is not None)
+    chat = getattr(tokenizer, "chat_template", None) is not None
+    examples = rows_to_examples(ds, names, chat, image, train_path, vis.get("prompt", ""))
     sft = tc.get("sft", {})
     args = SFTConfig(**training.arguments(config, {
-        "max_length": config["training"]["max_length"],
+        "max_length": None if image else config["training"]["max_length"],  # never cut image tokens
         "completion_only_loss": sft.get("completion_only_loss", True),
         "packing": sft.get("packing", False),
     }))

@@ -3,10 +3,11 @@
 No hub: a byte-level BPE tokenizer is trained here with `tokenizers` (with a chat
 template whose assistant turns carry `{% generation %}` markers, for assistant-only
 loss), a Qwen2-shaped causal LM of about a million parameters is initialised at random,
-and a synthetic arithmetic task is written as JSONL: small enough to train on 2 CPU
-cores in minutes, structured enough that metrics move.
+and a synthetic arithmetic task is written as JSONL; a LLaVA-style VLM (tiny CLIP tower,
+projector, tiny LM) with noisy colour images for image -> text tasks. Small enough to
+train on 2 CPU cores in minutes, structured enough that metrics move.
 
-    python -m runtime.tiny DIR      # DIR/tiny-lm, DIR/tiny-chat/{train,test}.jsonl, ...
+    python -m runtime.tiny DIR      # DIR/tiny-lm, DIR/tiny-chat/{train,test}.jsonl, DIR/tiny-vlm, ...
 """
 
 from __future__ import annotations
@@ -84,6 +85,80 @@ def build_lm(out: Path, tokenizer: Any, seed: int = 0, hidden: int = 64, layers:
     return sum(p.numel() for p in model.parameters())
 
 
+VLM_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}"
+    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] + '<|im_end|>' }}"
+    "{% endgeneration %}{% else %}{{ message['content'] + '<|im_end|>' }}{% endif %}"
+    "{% else %}"
+    "{% if message['role'] == 'assistant' %}{% generation %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
+    "{{ '<|im_end|>' }}{% endgeneration %}"
+    "{% else %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}{{ '<image>' }}"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
+    "{{ '<|im_end|>' }}"
+    "{% endif %}{% endif %}{{ '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 30)}
+
+
+def build_vlm(out: Path, texts: list[str], seed: int = 0) -> int:
+    """A LLaVA-style VLM: a tiny CLIP vision tower, a projector and a tiny Qwen2 LM, with a
+    processor whose image processor is PIL-based (no torchvision needed)."""
+    import torch
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        Qwen2Config,
+    )
+
+    tok = build_tokenizer(out, texts)
+    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    tok.chat_template = VLM_TEMPLATE
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=32, patch_size=8, projection_dim=32)
+    text = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                       tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>"),
+                         vision_feature_select_strategy="default", vision_feature_layer=-1)
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    processor = LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                  crop_size={"height": 32, "width": 32}),
+                               tokenizer=tok, patch_size=8, vision_feature_select_strategy="default",
+                               chat_template=VLM_TEMPLATE, num_additional_image_tokens=1)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return sum(p.numel() for p in model.parameters())
+
+
+def colour_images(out: Path, n: int, seed: int) -> list[dict[str, str]]:
+    """Noisy solid-colour images and the question 'What color is this?'."""
+    import numpy as np
+    from PIL import Image
+
+    rng = random.Random(seed)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        name = rng.choice(list(COLORS))
+        noise = np.random.RandomState(seed * 100_000 + i).randint(-25, 25, (40, 40, 3))
+        Image.fromarray(np.clip(np.array(COLORS[name]) + noise, 0, 255).astype("uint8")).save(
+            out / "images" / f"{seed}-{i}.png")
+        rows.append({"image": f"images/{seed}-{i}.png", "prompt": "What color is this?", "completion": name})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
@@ -105,8 +180,12 @@ def build_all(root: Path, seed: int = 0) -> dict[str, Path]:
     tokenizer = build_tokenizer(lm, corpus(train))
     build_lm(lm, tokenizer, seed)
     build_lm(root / "tiny-lm-wide", tokenizer, seed + 1, hidden=96)
+    colours = root / "tiny-colours"
+    write_jsonl(colours / "train.jsonl", colour_images(colours, 128, seed))
+    write_jsonl(colours / "test.jsonl", colour_images(colours, 32, seed + 1))
+    build_vlm(root / "tiny-vlm", corpus(train) + [f"What color is this? {c}" for c in COLORS] * 20, seed)
     done.write_text("ok\n")
-    return {"lm": lm, "chat": chat}
+    return {"lm": lm, "chat": chat, "vlm": root / "tiny-vlm", "colours": colours}
 
 
 if __name__ == "__main__":

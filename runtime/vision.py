@@ -1,0 +1,53 @@
+"""Image + prompt -> text data for vision-language models (SFT, DPO, generation).
+
+Rows name their image by a path relative to the data file (or absolute); every image is
+opened before training starts, so a broken one is reported with its row and file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import TaskInputError
+
+
+def image_field(task_config: dict[str, Any], fields: dict[str, Any]) -> str | None:
+    vision = task_config.get("vision") or {}
+    name: str | None = vision.get("image_field") or fields.get("image_field")
+    return name
+
+
+def open_image(value: str, data_path: str, row: int) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(value)
+    if not path.is_absolute():
+        path = Path(data_path).parent / path
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise TaskInputError(f"{data_path}: row {row + 1}: image {value!r} does not open ({exc})") from None
+
+
+def user_turn(prompt: str, with_image: bool) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
+    if with_image:
+        content.insert(0, {"type": "image"})
+    return [{"role": "user", "content": content}]
+
+
+def assistant_turn(text: str) -> list[dict[str, Any]]:
+    return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+
+
+def load_processing(model_path: str, vision: bool) -> Any:
+    """The tokenizer, or the model's processor (tokenizer + image processor) for a VLM."""
+    from transformers import AutoProcessor, AutoTokenizer
+
+    try:
+        return AutoProcessor.from_pretrained(model_path) if vision else AutoTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError) as exc:
+        what = "processor" if vision else "tokenizer"
+        raise TaskInputError(f"model: cannot load a {what} from {model_path}: {exc}") from None
