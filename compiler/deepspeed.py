@@ -31,6 +31,10 @@ def derive(training: TrainingSpec, ds: DeepSpeedSpec, world_size: int) -> dict[s
         "wall_clock_breakdown": False,
         "zero_optimization": _zero(ds),
     }
+    if ds.zero_stage >= 1 and ds.offload_optimizer.device != "none" and training.optimizer in ("adam", "adamw"):
+        # offloaded states need DeepSpeed's CPU Adam (a torch optimizer is refused by DeepSpeed)
+        config["optimizer"] = {"type": "AdamW", "params": {
+            "lr": training.lr, "betas": list(training.betas), "eps": 1e-8, "weight_decay": training.weight_decay}}
     if training.precision == "bf16":
         config["bf16"] = {"enabled": True}
     elif training.precision == "fp16":

@@ -10,7 +10,9 @@ from typing import Any
 
 from launch.ledger import RunRecord
 
-SKIP = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "epoch")
+SKIP = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "epoch",
+        # counters and bookkeeping, not results
+        "samples", "prompts", "shards", "samples_per_prompt", "world_size", "restarts", "steps", "expected_total")
 
 
 def final_metrics(run_dir: str) -> dict[str, float]:

@@ -18,6 +18,16 @@ def resolve(path: str | None, base_dir: str) -> str | None:
     return str(p if p.is_absolute() else Path(base_dir, p))
 
 
+def resolve_model(name: str, base_dir: str, what: str = "model.name_or_path") -> str:
+    """A model reference: a local folder (relative to base_dir) or a hub id ('org/name')."""
+    p = Path(name)
+    local = p.is_absolute() or name.startswith((".", "~")) or Path(base_dir, name).exists()
+    if local or name.count("/") != 1:
+        return require_model(str(p.expanduser() if p.is_absolute() or name.startswith("~")
+                                 else Path(base_dir, name)), what)
+    return require_model(name, what)
+
+
 def require_model(path: str, what: str = "model.name_or_path") -> str:
     """A local model folder, or a hub id when the hub may be reached: else a clear error
     instead of a stack of retries."""

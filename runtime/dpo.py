@@ -9,15 +9,12 @@ TensorBoard by TRL under the run's tb/.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from runtime import data, training, vision
 from runtime.errors import TaskInputError
-from runtime.io import atomic_write_json
 from runtime.preemption import EXIT_REQUEUE
 from runtime.sft import lora_config
-from runtime.tb import log_final
 
 
 def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str, image: str | None = None,
@@ -56,37 +53,44 @@ def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str, image:
 
 def run(config: dict[str, Any]) -> int:
     training.prepare_environment(config)
-    import torch.distributed as dist
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
     from trl import DPOConfig, DPOTrainer
 
     tc = config["task_config"]
     base = config["base_dir"]
-    model_path = data.require_model(str(data.resolve(tc["model"]["name_or_path"], base)))
+    model_path = data.resolve_model(tc["model"]["name_or_path"], base)
     fields = tc.get("data") or tc.get("fields") or {}
     image = vision.image_field(tc, fields)
     tokenizer = vision.load_processing(
-        str(data.resolve(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base)), image is not None)
-    pairs_path = str(data.resolve(tc.get("pairs") or fields.get("train"), base))
+        data.resolve_model(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base, "model.tokenizer"),
+        image is not None)
+    pairs = tc.get("pairs") or fields.get("train")
+    if not pairs:
+        raise TaskInputError("dpo: no preference file (set data.train to a JSONL of prompt/chosen/rejected)")
+    pairs_path = str(data.resolve(pairs, base))
     ds = data.load(pairs_path, fields.get("format", "jsonl"), "pairs")
     train = pairs_dataset(ds, fields, getattr(tokenizer, "chat_template", None) is not None, pairs_path, image,
                           (tc.get("vision") or {}).get("prompt", ""))
     auto = AutoModelForImageTextToText if image else AutoModelForCausalLM
     dpo = tc.get("dpo", {})
-    args = DPOConfig(**training.arguments(config, {
-        "beta": dpo.get("beta", 0.1),
-        "loss_type": dpo.get("loss_type", ["sigmoid"]),
-        "loss_weights": dpo.get("loss_weights"),
-        "label_smoothing": dpo.get("label_smoothing", 0.0),
-        "max_length": None if image else config["training"]["max_length"],  # never cut image tokens
-    }))
+    try:
+        args = DPOConfig(**training.arguments(config, {
+            "beta": dpo.get("beta", 0.1),
+            "loss_type": dpo.get("loss_type", ["sigmoid"]),
+            "loss_weights": dpo.get("loss_weights"),
+            "label_smoothing": dpo.get("label_smoothing", 0.0),
+            "max_length": None if image else config["training"]["max_length"],  # never cut image tokens
+        }))
+    except ValueError as exc:
+        raise TaskInputError(f"dpo settings: {exc}") from None
     peft = lora_config(config.get("peft"))
     reference = tc.get("reference")
     try:
-        model = auto.from_pretrained(model_path)
+        kwargs = training.model_kwargs(tc["model"])
+        model = auto.from_pretrained(model_path, **kwargs)
         ref = None if reference is None else auto.from_pretrained(
-            data.require_model(str(data.resolve(reference, base)), "reference"))
-    except OSError as exc:
+            data.resolve_model(reference, base, "reference"), **kwargs)
+    except (OSError, ValueError) as exc:
         raise TaskInputError(f"model or reference: cannot load ({exc})") from None
     if ref is None and peft is None:
         raise TaskInputError("dpo: name the reference model (a saved path) or enable peft (LoRA)")
@@ -96,23 +100,12 @@ def run(config: dict[str, Any]) -> int:
     resume = training.last_checkpoint(str(args.output_dir))
     result = trainer.train(resume_from_checkpoint=resume)
     if stop.stopped:
-        if dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
+        print(f"dpo: stopping at step {trainer.state.global_step} for a requeue", flush=True)
+        training.leave()
         return EXIT_REQUEUE
-    final = config["outputs"]["model"]
-    trainer.save_model(final)
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(final)
-        logged = {k: v for entry in trainer.state.log_history for k, v in entry.items()
-                  if isinstance(v, (int, float)) and k.startswith(("rewards/", "logps/", "loss"))}
-        summary = {"primary_metric": "train_loss", "resumed_from": resume, **logged,
-                   **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
-        atomic_write_json(Path(config["outputs"]["metrics"]), summary)
-        log_final(config, {f"final/{k}": v for k, v in summary.items()
-                           if k.startswith(("rewards/", "train_loss")) and isinstance(v, (int, float))},
-                  step=trainer.state.global_step)
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    logged = {k: v for entry in trainer.state.log_history for k, v in entry.items()
+              if isinstance(v, (int, float)) and k.startswith(("rewards/", "logps/", "loss"))}
+    training.finish(trainer, tokenizer, config, {
+        "primary_metric": "train_loss", "resumed_from": resume, **logged,
+        **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}})
     return 0

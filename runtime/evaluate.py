@@ -29,11 +29,25 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
 
 
 def _number(text: str) -> str:
-    m = re.search(r"-?\d+(?:\.\d+)?", text.replace(",", ""))
-    if not m:
+    """The last number in the text (answers come after the reasoning), canonicalised."""
+    found = re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))
+    if not found:
         return text.strip()
-    value = float(m.group())
+    value = float(found[-1])
     return str(int(value)) if value.is_integer() else str(value)
+
+
+def _boxed(text: str) -> str:
+    """The content of the last \\boxed{...}, nested braces included."""
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return ""
+    depth, i = 0, start + len("\\boxed{") - 1
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i + 1:j]
+    return ""
 
 
 def extract(text: str, how: str, regex: str | None = None) -> str:
@@ -41,11 +55,12 @@ def extract(text: str, how: str, regex: str | None = None) -> str:
         numbers = re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))
         return numbers[-1] if numbers else ""
     if how == "boxed":
-        boxed = re.findall(r"\\boxed\{([^{}]*)\}", text)
-        return str(boxed[-1]) if boxed else ""
+        return _boxed(text)
     if how == "regex" and regex:
         found = re.search(regex, text)
-        return (found.group(1) if found.groups() else found.group()) if found else ""
+        if not found:
+            return ""
+        return (found.group(1) if found.groups() else found.group()) or ""
     return text
 
 
@@ -118,13 +133,20 @@ def run(config: dict[str, Any]) -> int:
     data.require_columns(ds, [prompt_field, answer_field], path, "data.prompt_field / data.completion_field")
     limit = tc["evaluation"].get("max_samples")
     rows = [ds[i] for i in range(min(len(ds), limit) if limit else len(ds))]
+    name = tc.get("evaluator") or "default"
+    if name not in EVALUATORS:
+        from runtime.errors import TaskInputError
+
+        raise TaskInputError(f"evaluator {name!r} is not available in this labspec version "
+                             f"(available: {', '.join(EVALUATORS)})")
+    evaluator = EVALUATORS[name]
     model, tokenizer = load_model(tc["model"], base)
-    evaluator = EVALUATORS[tc.get("evaluator", "default") if tc.get("evaluator") in EVALUATORS else "default"]
     results, predictions = evaluator(config, model, tokenizer, rows, prompt_field, answer_field)
     out = Path(config["outputs"]["predictions"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(p) + "\n" for p in predictions), encoding="utf-8")
-    primary = next(iter(results), None)
+    wanted = [m for m in tc["evaluation"]["metrics"] if m in results]
+    primary = wanted[0] if wanted else next(iter(results), None)
     atomic_write_json(Path(config["outputs"]["metrics"]), {"primary_metric": primary, "samples": len(rows),
                                                            **results})
     log_final(config, {f"eval/{k}": v for k, v in results.items()})

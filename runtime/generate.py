@@ -26,8 +26,9 @@ def load_model(model_cfg: dict[str, Any], base_dir: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = data.require_model(str(data.resolve(model_cfg["name_or_path"], base_dir)))
-    tok_path = str(data.resolve(model_cfg.get("tokenizer") or model_cfg["name_or_path"], base_dir))
+    path = data.resolve_model(model_cfg["name_or_path"], base_dir)
+    tok_path = data.resolve_model(model_cfg.get("tokenizer") or model_cfg["name_or_path"], base_dir,
+                                  "model.tokenizer")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(model_cfg.get("dtype", ""),
                                                                                         "auto")
     try:
@@ -118,7 +119,7 @@ def run(config: dict[str, Any]) -> int:
     torch.manual_seed(seed + shard)
     print(f"generate: shard {shard}/{shards}: {len(mine)} prompts, {len(mine) - len(todo)} already answered",
           flush=True)
-    model, tokenizer = load_model(tc["model"], base)
+    model, tokenizer = load_model(tc["model"], base) if todo else (None, None)
     started, count = time.time(), len(done)
 
     with open(part, "a", encoding="utf-8") as fh:
@@ -133,7 +134,8 @@ def run(config: dict[str, Any]) -> int:
             print(f"generate: {count}/{len(mine)} prompts ({time.time() - started:.1f}s)", file=sys.stderr,
                   flush=True)
 
-        generate_batched(model, tokenizer, [ds[i][field] for i in todo], gen, on_batch=write)
+        if todo:
+            generate_batched(model, tokenizer, [ds[i][field] for i in todo], gen, on_batch=write)
     (out_dir / f".shard{shard}-of-{shards}.done").write_text("ok\n")
     _merge_when_complete(out_dir, shards, Path(config["outputs"]["generations"]))
     if shard == 0:
@@ -168,6 +170,10 @@ def _merge_when_complete(out_dir: Path, shards: int, target: Path) -> None:
                 rows[int(json.loads(line)["index"])] = line
             except (ValueError, KeyError):
                 continue
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    import socket
+    import uuid
+
+    # shards on different nodes may merge at once: each writes its own temporary file
+    tmp = target.with_name(f".{target.name}.{socket.gethostname()}.{uuid.uuid4().hex[:8]}")
     tmp.write_text("".join(rows[i] + "\n" for i in sorted(rows)), encoding="utf-8")
     os.replace(tmp, target)

@@ -9,14 +9,11 @@ through peft when the spec enables it. Resumes from the newest checkpoint in
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from runtime import data, training, vision
 from runtime.errors import TaskInputError
-from runtime.io import atomic_write_json
 from runtime.preemption import EXIT_REQUEUE
-from runtime.tb import log_final
 
 
 def rows_to_examples(ds: Any, fields: dict[str, Any], chat: bool, image: str | None = None,
@@ -57,13 +54,13 @@ def lora_config(peft: dict[str, Any] | None) -> Any:
 
 def run(config: dict[str, Any]) -> int:
     training.prepare_environment(config)
-    import torch.distributed as dist
     from trl import SFTConfig, SFTTrainer
 
     tc = config["task_config"]
     base = config["base_dir"]
-    model_path = data.require_model(str(data.resolve(tc["model"]["name_or_path"], base)))
-    tokenizer_path = data.resolve(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base)
+    model_path = data.resolve_model(tc["model"]["name_or_path"], base)
+    tokenizer_path = data.resolve_model(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base,
+                                        "model.tokenizer")
     fields = tc.get("data") or tc.get("fields") or {}
     train_path = data.resolve(tc.get("train_data") or fields.get("train"), base)
     if train_path is None:
@@ -84,7 +81,8 @@ def run(config: dict[str, Any]) -> int:
     args = SFTConfig(**training.arguments(config, {
         "max_length": None if image else config["training"]["max_length"],  # never cut image tokens
         "completion_only_loss": sft.get("completion_only_loss", True),
-        "packing": sft.get("packing", False),
+        "packing": sft.get("packing", False) and image is None,  # TRL cannot pack images
+        "model_init_kwargs": training.model_kwargs(tc["model"]),
     }))
     stop = training.preemption_callback()
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=examples, processing_class=tokenizer,
@@ -93,21 +91,9 @@ def run(config: dict[str, Any]) -> int:
     result = trainer.train(resume_from_checkpoint=resume)
     if stop.stopped:  # saved a checkpoint at this step; the requeued job resumes from it
         print(f"sft: stopping at step {trainer.state.global_step} for a requeue", flush=True)
-        if dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
+        training.leave()
         return EXIT_REQUEUE
-    final = config["outputs"]["model"]
-    trainer.save_model(final)
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(final)
-        metrics = {"primary_metric": "train_loss", **{k: v for k, v in result.metrics.items()
-                                                       if isinstance(v, (int, float))},
-                   "resumed_from": resume}
-        atomic_write_json(Path(config["outputs"]["metrics"]), metrics)
-        log_final(config, {"final/train_loss": float(result.metrics.get("train_loss", float("nan")))},
-                  step=trainer.state.global_step)
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    training.finish(trainer, tokenizer, config, {
+        "primary_metric": "train_loss", "resumed_from": resume,
+        **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}})
     return 0

@@ -42,7 +42,8 @@ def run(config: dict[str, Any]) -> int:
 
     steps, every = int(tc["steps"]), int(tc["checkpoint_every"])
     while state["step"] < steps:
-        msg = torch.tensor([tc["value"] * (world.rank + 1), 1.0 if stop.requested else 0.0], dtype=torch.float64)
+        msg = torch.tensor([tc["value"] * (world.rank + 1), 1.0 if stop.requested else 0.0], dtype=torch.float64,
+                           device="cuda" if torch.cuda.is_available() else "cpu")  # NCCL reduces GPU tensors
         dist.all_reduce(msg)
         state["total"] += float(msg[0])
         state["step"] += 1

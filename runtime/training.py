@@ -77,13 +77,72 @@ def arguments(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def last_checkpoint(output_dir: str) -> str | None:
-    """The newest `checkpoint-N` to resume from (a requeued run continues there)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if not Path(output_dir).is_dir():
+    """The newest complete `checkpoint-N` to resume from (a requeued run continues there).
+    transformers writes trainer_state.json last: a checkpoint without it was cut short."""
+    root = Path(output_dir)
+    if not root.is_dir():
         return None
-    found: str | None = get_last_checkpoint(output_dir)
-    return found
+    done = [p for p in root.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+            and (p / "trainer_state.json").exists()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def model_kwargs(model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """from_pretrained arguments from the spec's model section."""
+    import torch
+
+    out: dict[str, Any] = {}
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(model_cfg.get("dtype") or "")
+    if dtype is not None:
+        out["dtype"] = dtype
+    for key in ("revision", "attn_implementation"):
+        if model_cfg.get(key):
+            out[key] = model_cfg[key]
+    if model_cfg.get("trust_remote_code"):
+        out["trust_remote_code"] = True
+    return out
+
+
+def finish(trainer: Any, tokenizer: Any, config: dict[str, Any], summary: dict[str, Any] | None) -> None:
+    """Save the final model (a LoRA run: merged into its base, so later stages load a
+    plain model), write metrics on rank 0, and leave the process group together."""
+
+    from runtime.io import atomic_write_json
+    from runtime.tb import log_final
+
+    final = config["outputs"]["model"]
+    try:
+        trainer.save_model(final)
+        if trainer.is_world_process_zero():
+            if config.get("peft"):
+                _merge_lora(final, config)
+            tokenizer.save_pretrained(final)
+            if summary is not None:
+                atomic_write_json(Path(config["outputs"]["metrics"]), summary)
+                log_final(config, {f"final/{k}": v for k, v in summary.items()
+                                   if isinstance(v, (int, float)) and not isinstance(v, bool)},
+                          step=trainer.state.global_step)
+    finally:
+        leave()
+
+
+def leave() -> None:
+    """Barrier, then destroy the process group (a rank can abort at exit otherwise)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _merge_lora(final: str, config: dict[str, Any]) -> None:
+    from peft import AutoPeftModelForCausalLM
+
+    merged = AutoPeftModelForCausalLM.from_pretrained(final).merge_and_unload()
+    merged.save_pretrained(final)
+    adapter = Path(final, "adapter_config.json")
+    if adapter.exists():
+        adapter.rename(Path(final, "lora_adapter_config.json"))  # the folder now holds a full model
 
 
 def preemption_callback() -> Any:
@@ -101,7 +160,7 @@ def preemption_callback() -> Any:
         stopped = False
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            requested = torch.tensor([1.0 if flag.requested else 0.0])
+            requested = torch.tensor([1.0 if flag.requested else 0.0], device=args.device)  # NCCL: on the GPU
             if dist.is_initialized():
                 dist.all_reduce(requested)
             if requested.item() > 0:

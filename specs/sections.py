@@ -15,7 +15,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from specs import units
 from specs.merge import deep_merge
@@ -269,6 +278,12 @@ class GenerationSettings(Section):
     backend: Literal["hf", "vllm"] = "hf"
     shards: int = Field(1, gt=0, description="array tasks the prompts are split over")
 
+    @model_validator(mode="after")
+    def _samples_need_sampling(self) -> GenerationSettings:
+        if self.num_samples > 1 and self.temperature == 0:
+            raise ValueError("num_samples > 1 needs sampling: set a temperature above 0 (e.g. 0.7)")
+        return self
+
 
 DPOLoss = Literal["sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero",
                   "apo_down", "sft"]
@@ -286,6 +301,13 @@ class DPOSettings(Section):
         None, description="reference model path; default: the model being trained, at its start"
     )
 
+    @model_validator(mode="after")
+    def _weights_match_losses(self) -> DPOSettings:
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise ValueError(f"loss_weights has {len(self.loss_weights)} values for {len(self.loss_type)} "
+                             "loss_type entries; give one weight per loss")
+        return self
+
 
 class EvaluationSettings(Section):
     """Held-out evaluation: generation metrics and/or likelihood metrics."""
@@ -296,6 +318,16 @@ class EvaluationSettings(Section):
     answer_extractor: Literal["none", "last_number", "boxed", "regex"] = "none"
     answer_regex: str | None = None
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+
+    @field_validator("answer_regex")
+    @classmethod
+    def _regex_compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return v
     max_samples: int | None = Field(None, gt=0)
 
 

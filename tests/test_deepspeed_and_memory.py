@@ -119,3 +119,20 @@ def test_nvme_optimizer_offload_needs_zero3_and_deepspeed_launcher_one_node():
     multi = MINIMAL.replace("gpus_per_node: 2,", "nodes: 2, gpus_per_node: 2,") + "launcher: deepspeed\n"
     with pytest.raises(SpecError, match="use launcher: torchrun"):
         load_text(multi.replace("global_batch_size: 8", "global_batch_size: 16"))
+
+
+def test_optimizer_offload_brings_deepspeeds_adam():
+    ds = derive(TrainingSpec(lr=3e-4, weight_decay=0.1), DeepSpeedSpec(
+        zero_stage=2, offload_optimizer=OffloadDevice(device="cpu")), 1)
+    assert ds["optimizer"] == {"type": "AdamW", "params": {"lr": 3e-4, "betas": [0.9, 0.999], "eps": 1e-8,
+                                                           "weight_decay": 0.1}}
+    assert "optimizer" not in derive(TrainingSpec(), DeepSpeedSpec(zero_stage=2), 1)
+
+
+def test_generation_and_dpo_settings_that_cannot_work_are_spec_errors():
+    with pytest.raises(SpecError, match="needs sampling"):
+        load_text(MINIMAL + "evaluation: {generation: {num_samples: 4}}\n")
+    with pytest.raises(SpecError, match="one weight per loss"):
+        load_text(MINIMAL.replace("kind: sft", "kind: dpo") + "dpo: {loss_type: [sigmoid, sft], loss_weights: [1]}\n")
+    with pytest.raises(SpecError, match="not a regular expression"):
+        load_text(MINIMAL + "evaluation: {answer_regex: '(unclosed'}\n")

@@ -127,3 +127,32 @@ def test_hparams_record_the_swept_values(tmp_path):
     assert acc.Scalars("eval/accuracy")[0].value == 0.5
     plugin = acc.PluginTagToContent("hparams")
     assert plugin and b"training.lr" in b"".join(plugin.values())
+
+
+def test_hub_ids_stay_hub_ids_and_local_paths_resolve(tmp_path, monkeypatch, tiny_assets):
+    from runtime import data
+    from runtime.errors import TaskInputError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TaskInputError, match="hub is offline"):
+        data.resolve_model("Qwen/Qwen2.5-0.5B", str(tmp_path))
+    assert data.resolve_model("tiny-lm", str(tiny_assets)) == str(tiny_assets / "tiny-lm")
+
+
+def test_only_complete_checkpoints_are_resumed(tmp_path):
+    from runtime.training import last_checkpoint
+
+    for step, complete in ((10, True), (20, True), (30, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-20")
+
+
+def test_answer_extraction():
+    from runtime.evaluate import NORMALIZERS, extract
+
+    assert extract(r"so \boxed{\frac{1}{2}} done", "boxed") == r"\frac{1}{2}"
+    assert extract("x = 3, then 4", "last_number") == "4"
+    assert extract("answer: none", "regex", r"answer: (\d+)?") == ""
+    assert NORMALIZERS["number"]("first 3, finally 42.0") == "42"

@@ -75,6 +75,20 @@ def test_sft_in_a_single_process_without_deepspeed(tmp_path, tiny_assets):
     assert not list(Path(row["run_dir"], "checkpoints", "checkpoint-10").glob("global_step*"))
 
 
+def test_a_lora_run_leaves_a_plain_model_for_the_next_stage(tmp_path, tiny_assets):
+    spec = sft_spec(tmp_path, tiny_assets, "sft-lora", procs=1, ds=False, steps=10, save=10)
+    spec.write_text(spec.read_text() + "peft: {enabled: true, r: 4, alpha: 8, target_modules: [q_proj, v_proj]}\n")
+    code, _, err = run_cli("launch", spec, "--executor", "local", "--yes")
+    assert code == 0, err
+    (row,) = status(tmp_path / "runs", "sft-lora")
+    final = Path(row["run_dir"], "checkpoints", "final")
+    assert (final / "config.json").exists() and not (final / "adapter_config.json").exists()
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(final)
+    assert not any("lora" in name for name, _ in model.named_parameters())
+
+
 def test_sft_input_errors_name_the_file_and_field(tmp_path, tiny_assets):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "a", "answer": "b"}\n')

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -40,7 +40,5 @@ def run(args: argparse.Namespace) -> int:
         raise LabspecError("tensorboard is not installed here (pip install tensorboard)")
     cmd = [exe, "--logdir_spec", logdir_spec(runs), "--host", args.host, "--port", str(args.port)]
     print(f"TensorBoard for {experiment or args.target}: http://{args.host}:{args.port}/", flush=True)
-    try:
-        return subprocess.run(cmd, check=False).returncode
-    except KeyboardInterrupt:
-        return 0
+    sys.stderr.flush()
+    os.execv(exe, cmd)  # become TensorBoard: Ctrl-C or a signal stops it, no orphan left behind
