@@ -29,17 +29,9 @@ def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str, image:
         raise TaskInputError(f"{path}: row {empty[0] + 1} has an empty {c!r} or {r!r} "
                              f"({len(empty)} such rows); drop them from the pairs file")
     if image is not None:
-        import datasets
-
-        def gen() -> Any:
-            for i, row in enumerate(ds):
-                text = str(row[p]) if p in row else default_prompt
-                yield {"images": [vision.open_image(str(row[image]), path, i)],
-                       "prompt": vision.user_turn(text, True),
-                       "chosen": vision.assistant_turn(str(row[c])),
-                       "rejected": vision.assistant_turn(str(row[r]))}
-
-        return datasets.Dataset.from_generator(gen)
+        return vision.with_images(ds, image, path, lambda row: {
+            "prompt": vision.user_turn(str(row[p]) if p in row else default_prompt, True),
+            "chosen": vision.assistant_turn(str(row[c])), "rejected": vision.assistant_turn(str(row[r]))})
 
     def convert(row: dict[str, Any]) -> dict[str, Any]:
         if chat:

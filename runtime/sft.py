@@ -22,16 +22,9 @@ def rows_to_examples(ds: Any, fields: dict[str, Any], chat: bool, image: str | N
     template, with the image (opened now) for a vision-language model."""
     prompt, completion = fields["prompt_field"], fields["completion_field"]
     if image is not None:
-        import datasets
-
-        def gen() -> Any:
-            for i, row in enumerate(ds):
-                text = str(row[prompt]) if prompt in row else default_prompt
-                yield {"images": [vision.open_image(str(row[image]), data_path, i)],
-                       "prompt": vision.user_turn(text, True),
-                       "completion": vision.assistant_turn(str(row[completion]))}
-
-        return datasets.Dataset.from_generator(gen)
+        return vision.with_images(ds, image, data_path, lambda row: {
+            "prompt": vision.user_turn(str(row[prompt]) if prompt in row else default_prompt, True),
+            "completion": vision.assistant_turn(str(row[completion]))})
 
     def convert(row: dict[str, Any]) -> dict[str, Any]:
         if chat:
