@@ -45,6 +45,20 @@ def wait_final(root: Path, experiment: str, timeout: float = 120, states: set[st
     raise AssertionError(f"runs did not finish in {timeout}s: {[(r['name'], r['state']) for r in rows]}")
 
 
+def preempt_when(root: Path, experiment: str, ready: Any, timeout: float = 180) -> dict[str, dict[str, Any]]:
+    """Once `ready(row)` holds, send the run's job what SLURM sends before a time limit or on
+    preemption (submitit's --signal=USR2@N), then wait until the run has finished."""
+    import subprocess
+
+    (row,) = status(root, experiment)
+    deadline = time.time() + timeout
+    while not ready(row):
+        assert time.time() < deadline, f"{experiment}: not ready to be signalled in {timeout}s"
+        time.sleep(0.2)
+    subprocess.run(["scancel", "--signal=USR2", row["job_id"]], check=True)
+    return wait_final(root, experiment, timeout=300)
+
+
 def metrics(row: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(Path(row["run_dir"], "outputs", "metrics.json").read_text())
     return data

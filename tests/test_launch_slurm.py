@@ -11,14 +11,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from launch.ledger import Ledger
 from tests.conftest import REPO, SMOKE
-from tests.launch_helpers import metrics, run_cli, status, wait_final
+from tests.launch_helpers import metrics, preempt_when, run_cli, status, wait_final
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -92,15 +91,12 @@ def test_a_failing_stage_marks_its_dependents_and_shows_the_error(tmp_path):
 def test_preempted_job_is_requeued_and_resumes_without_losing_a_step(tmp_path):
     spec = smoke_spec(tmp_path, "preempt", steps=24, checkpoint_every=3, step_seconds=0.5)
     assert run_cli("launch", spec, "--yes")[0] == 0
-    (row,) = status(tmp_path / "runs", "preempt")
-    ckpt = Path(row["run_dir"], "checkpoints", "smoke.json")
-    deadline = time.time() + 90
-    while not (ckpt.exists() and json.loads(ckpt.read_text())["step"] >= 3):
-        assert time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.3)
-    # what SLURM does before a time limit or on preemption with submitit's --signal=USR2@N
-    subprocess.run(["scancel", "--signal=USR2", row["job_id"]], check=True)
-    rows = wait_final(tmp_path / "runs", "preempt", timeout=180)
+
+    def checkpointed(row):
+        ckpt = Path(row["run_dir"], "checkpoints", "smoke.json")
+        return ckpt.exists() and json.loads(ckpt.read_text())["step"] >= 3
+
+    rows = preempt_when(tmp_path / "runs", "preempt", checkpointed)
     (row,) = rows.values()
     assert row["state"] == "COMPLETED", row
     m = metrics(row)

@@ -5,13 +5,11 @@ tensorboard's own reader, and resume after a real SLURM signal."""
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.launch_helpers import metrics, run_cli, status, wait_final
+from tests.launch_helpers import metrics, preempt_when, run_cli, status
 
 pytestmark = pytest.mark.slow
 
@@ -104,15 +102,10 @@ def test_sft_input_errors_name_the_file_and_field(tmp_path, tiny_assets):
 def test_sft_resumes_after_a_slurm_signal_and_ends_at_the_planned_step(tmp_path, tiny_assets, slurm_cluster):
     spec = sft_spec(tmp_path, tiny_assets, "sft-requeue", procs=1, zero=2, steps=400, save=50)
     assert run_cli("launch", spec, "--yes")[0] == 0
-    (row,) = status(tmp_path / "runs", "sft-requeue")
-    ckpt = Path(row["run_dir"], "checkpoints")
-    deadline = time.time() + 180
-    while not (ckpt / "checkpoint-50").exists():
-        assert time.time() < deadline, "no first checkpoint"
-        time.sleep(0.2)
-    subprocess.run(["scancel", "--signal=USR2", row["job_id"]], check=True)
-    rows = wait_final(tmp_path / "runs", "sft-requeue", timeout=300)
+    rows = preempt_when(tmp_path / "runs", "sft-requeue",
+                        lambda row: Path(row["run_dir"], "checkpoints", "checkpoint-50").exists())
     (row,) = rows.values()
+    ckpt = Path(row["run_dir"], "checkpoints")
     assert row["state"] == "COMPLETED", row
     log = Path(row["run_dir"], "logs", "node0.out").read_text() + Path(row["run_dir"], "logs",
                                                                        "node0.err").read_text()
