@@ -51,7 +51,7 @@ def run(config: dict[str, Any]) -> int:
     tc = config["task_config"]
     base = config["base_dir"]
     model_path = data.resolve_model(tc["model"]["name_or_path"], base)
-    fields = tc.get("data") or tc.get("fields") or {}
+    fields = tc.get("fields", {})  # the spec's data section: files and field names
     image = vision.image_field(tc, fields)
     tokenizer = vision.load_processing(
         data.resolve_model(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base, "model.tokenizer"),

@@ -54,7 +54,7 @@ def run(config: dict[str, Any]) -> int:
     model_path = data.resolve_model(tc["model"]["name_or_path"], base)
     tokenizer_path = data.resolve_model(tc["model"].get("tokenizer") or tc["model"]["name_or_path"], base,
                                         "model.tokenizer")
-    fields = tc.get("data") or tc.get("fields") or {}
+    fields = tc.get("fields", {})  # the spec's data section: files and field names
     train_path = data.resolve(tc.get("train_data") or fields.get("train"), base)
     if train_path is None:
         raise TaskInputError("sft: no training data (set data.train)")

@@ -13,7 +13,7 @@ def stages(exp: DPOExperiment) -> list[StageNode]:
         # under LoRA the reference is the base with adapters disabled (None)
         "reference": exp.dpo.reference or (None if exp.peft.enabled else exp.model.name_or_path),
         "pairs": exp.data.train,
-        "data": common.data(exp),
+        "fields": common.data(exp),
         "dpo": exp.dpo.model_dump(mode="json"),
     })]
     if exp.evaluation is not None:

@@ -10,7 +10,7 @@ from specs.kinds.sft import SFTExperiment
 def stages(exp: SFTExperiment) -> list[StageNode]:
     nodes = [StageNode("sft", "sft", "sft", {
         "model": common.model(exp.model),
-        "data": common.data(exp),
+        "fields": common.data(exp),
         "sft": exp.sft.model_dump(mode="json"),
     })]
     if exp.evaluation is not None:

@@ -16,7 +16,7 @@ def stages(exp: SpinExperiment) -> list[StageNode]:
     current: str | Ref = exp.model.name_or_path
     if s.sft is not None:
         nodes.append(StageNode("sft", "sft", "sft", {
-            "model": common.model(exp.model), "data": common.data(exp), "sft": s.sft.model_dump(mode="json")}))
+            "model": common.model(exp.model), "fields": common.data(exp), "sft": s.sft.model_dump(mode="json")}))
         current = Ref("sft", "model")
     if s.evaluation is not None:  # the starting point, for before/after
         nodes.append(StageNode("evaluate_start", "evaluate", "evaluate", common.evaluation(
