@@ -100,10 +100,37 @@ def plots(runs: list[RunRecord], out: Path) -> list[Path]:
     return written
 
 
-def write_report(experiment: str, runs: list[RunRecord], out: Path) -> list[Path]:
+def kind_of(runs: list[RunRecord]) -> str | None:
+    for r in runs:
+        try:
+            kind = json.loads(Path(r.run_dir, "run.json").read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError):
+            continue
+        return str(kind) if kind else None
+    return None
+
+
+def route_section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
+    """The kind's own section (launch/reports/<kind>.py), if it has one."""
+    import importlib
+
+    from launch.reports import SECTIONS
+
+    kind = kind_of(runs)
+    if kind not in SECTIONS:
+        return "", []
+    module = importlib.import_module(f"launch.reports.{SECTIONS[kind]}")
+    text, images = module.section(runs, out)
+    return str(text), list(images)
+
+
+def write_report(experiment: str, runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
+    """report.md and its PNGs under `out`; returns the route's section (for the terminal) and the files."""
     out.mkdir(parents=True, exist_ok=True)
     md = out / "report.md"
-    images = plots(runs, out)
-    text = f"# {experiment}\n\n{table(runs)}\n" + "".join(f"![{p.stem}]({p.name})\n" for p in images)
+    section, route_images = route_section(runs, out)
+    images = route_images + plots(runs, out)
+    text = (f"# {experiment}\n\n" + (section + "\n## Every run\n\n" if section else "") + table(runs) + "\n"
+            + "".join(f"![{p.stem}]({p.name})\n" for p in images))
     md.write_text(text, encoding="utf-8")
-    return [md, *images]
+    return section, [md, *images]

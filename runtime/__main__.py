@@ -13,6 +13,8 @@ TASKS: dict[str, str] = {  # task name -> module under runtime/
     "evaluate": "evaluate",
     "dpo": "dpo",
     "spin_pairs": "spin_pairs",
+    "formula_data": "formula_data",
+    "mine_pairs": "mine_pairs",
 }
 
 

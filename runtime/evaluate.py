@@ -12,10 +12,12 @@ import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runtime import data
+from runtime.errors import TaskInputError
 from runtime.generate import generate_batched, load_model, render_prompt
 from runtime.io import atomic_write_json
 from runtime.tb import log_final
@@ -24,8 +26,14 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
     "none": lambda s: s,
     "basic": lambda s: re.sub(r"\s+", " ", s.strip().lower()).rstrip("."),
     "number": lambda s: _number(s),
-    "latex": lambda s: re.sub(r"\s+", "", s),
+    "latex": lambda s: _latex(s),
 }
+
+
+def _latex(text: str) -> str:
+    from runtime.formulas.latex import normalize
+
+    return normalize(text)
 
 
 def _number(text: str) -> str:
@@ -85,16 +93,29 @@ def perplexity(model: Any, tokenizer: Any, prompts: list[str], answers: list[str
     return math.exp(total / tokens) if tokens else float("nan")
 
 
-def default_evaluator(config: dict[str, Any], model: Any, tokenizer: Any, rows: list[dict[str, Any]],
-                      prompt_field: str, answer_field: str) -> tuple[dict[str, float], list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Sample:
+    """One held-out item: the prompt, the reference answer, the image path for a
+    vision-language model, and the row's other fields (e.g. a test subset)."""
+
+    prompt: str
+    gold: str
+    image: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_evaluator(config: dict[str, Any], model: Any, tokenizer: Any,
+                      samples: list[Sample]) -> tuple[dict[str, float], list[dict[str, Any]]]:
     ev = config["task_config"]["evaluation"]
     metrics_wanted = set(ev["metrics"])
-    prompts = [str(r[prompt_field]) for r in rows]
-    golds = [str(r[answer_field]) for r in rows]
+    prompts = [s.prompt for s in samples]
+    golds = [s.gold for s in samples]
+    images = [s.image or "" for s in samples] if samples and samples[0].image else None
     results: dict[str, float] = {}
-    predictions: list[dict[str, Any]] = [{"prompt": p, "gold": g} for p, g in zip(prompts, golds, strict=True)]
+    predictions: list[dict[str, Any]] = [{"prompt": s.prompt, "gold": s.gold, **({"image": s.image} if s.image else {})}
+                                         for s in samples]
     if metrics_wanted & {"exact_match", "accuracy"}:
-        outputs = generate_batched(model, tokenizer, prompts, ev["generation"])
+        outputs = generate_batched(model, tokenizer, prompts, ev["generation"], images=images)
         norm = NORMALIZERS[ev["normalizer"]]
         hits_em, hits_acc = 0, 0
         for pred, out in zip(predictions, outputs, strict=True):
@@ -107,48 +128,75 @@ def default_evaluator(config: dict[str, Any], model: Any, tokenizer: Any, rows: 
             hits_em += pred["exact_match"]
             hits_acc += pred["correct"]
         if "exact_match" in metrics_wanted:
-            results["exact_match"] = hits_em / max(len(rows), 1)
+            results["exact_match"] = hits_em / max(len(samples), 1)
         if "accuracy" in metrics_wanted:
-            results["accuracy"] = hits_acc / max(len(rows), 1)
-    if "perplexity" in metrics_wanted:
+            results["accuracy"] = hits_acc / max(len(samples), 1)
+    if "perplexity" in metrics_wanted and images is None:
         results["perplexity"] = perplexity(model, tokenizer, prompts, golds)
     return results, predictions
 
 
 Evaluator = Callable[..., tuple[dict[str, float], list[dict[str, Any]]]]
-EVALUATORS: dict[str, Evaluator] = {"default": default_evaluator}
+EVALUATORS: dict[str, str] = {  # name -> "module:function", imported only when asked for
+    "default": "runtime.evaluate:default_evaluator",
+    "formula": "runtime.formulas.evaluator:evaluate",
+}
+
+
+def evaluator(name: str) -> Evaluator:
+    if name not in EVALUATORS:
+        raise TaskInputError(f"evaluator {name!r} is not available in this labspec version "
+                             f"(available: {', '.join(EVALUATORS)})")
+    import importlib
+
+    module, function = EVALUATORS[name].split(":")
+    found: Evaluator = getattr(importlib.import_module(module), function)
+    return found
+
+
+def load_samples(config: dict[str, Any]) -> list[Sample]:
+    """The held-out rows as Samples, every needed column checked before a model loads."""
+    tc = config["task_config"]
+    base = config["base_dir"]
+    fields = tc.get("fields", {})
+    vis = tc.get("vision") or {}
+    if not tc.get("data"):
+        raise TaskInputError("evaluate: no held-out file (set data.test or evaluation.data)")
+    path = str(data.resolve(tc["data"], base))
+    ds = data.load(path, fields.get("format", "jsonl"), "evaluation data")
+    image = vis.get("image_field") or fields.get("image_field")
+    prompt_field = vis.get("prompt_field") or fields.get("prompt_field", "prompt")
+    answer_field = vis.get("answer_field") or fields.get("completion_field", "completion")
+    default_prompt = vis.get("prompt")
+    needed = [answer_field] + ([] if image and default_prompt else [prompt_field]) + ([image] if image else [])
+    data.require_columns(ds, needed, path, "data.prompt_field / data.completion_field"
+                         + (" / data.image_field" if image else ""))
+    limit = tc["evaluation"].get("max_samples")
+    samples = []
+    for i in range(min(len(ds), limit) if limit else len(ds)):
+        row = ds[i]
+        picture = None
+        if image:
+            picture = str(row[image]) if Path(str(row[image])).is_absolute() else str(Path(path).parent / row[image])
+        samples.append(Sample(
+            prompt=str(row[prompt_field]) if row.get(prompt_field) is not None else str(default_prompt),
+            gold=str(row[answer_field]), image=picture,
+            extra={k: v for k, v in row.items() if k not in (prompt_field, answer_field, image)}))
+    return samples
 
 
 def run(config: dict[str, Any]) -> int:
     tc = config["task_config"]
-    base = config["base_dir"]
-    fields = tc.get("fields", {})
-    path = str(data.resolve(tc["data"], base)) if tc.get("data") else None
-    if path is None:
-        from runtime.errors import TaskInputError
-
-        raise TaskInputError("evaluate: no held-out file (set data.test or evaluation.data)")
-    ds = data.load(path, fields.get("format", "jsonl"), "evaluation data")
-    prompt_field, answer_field = fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")
-    data.require_columns(ds, [prompt_field, answer_field], path, "data.prompt_field / data.completion_field")
-    limit = tc["evaluation"].get("max_samples")
-    rows = [ds[i] for i in range(min(len(ds), limit) if limit else len(ds))]
-    name = tc.get("evaluator") or "default"
-    if name not in EVALUATORS:
-        from runtime.errors import TaskInputError
-
-        raise TaskInputError(f"evaluator {name!r} is not available in this labspec version "
-                             f"(available: {', '.join(EVALUATORS)})")
-    evaluator = EVALUATORS[name]
-    model, tokenizer = load_model(tc["model"], base)
-    results, predictions = evaluator(config, model, tokenizer, rows, prompt_field, answer_field)
+    evaluate = evaluator(tc.get("evaluator") or "default")
+    samples = load_samples(config)
+    model, processing = load_model(tc["model"], config["base_dir"], vision=bool(samples and samples[0].image))
+    results, predictions = evaluate(config, model, processing, samples)
     out = Path(config["outputs"]["predictions"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(p) + "\n" for p in predictions), encoding="utf-8")
     wanted = [m for m in tc["evaluation"]["metrics"] if m in results]
     primary = wanted[0] if wanted else next(iter(results), None)
-    atomic_write_json(Path(config["outputs"]["metrics"]), {"primary_metric": primary, "samples": len(rows),
+    atomic_write_json(Path(config["outputs"]["metrics"]), {"primary_metric": primary, "samples": len(samples),
                                                            **results})
     log_final(config, {f"eval/{k}": v for k, v in results.items()})
     return 0
-

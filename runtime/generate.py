@@ -22,9 +22,11 @@ from runtime.errors import TaskInputError
 from runtime.io import atomic_write_json
 
 
-def load_model(model_cfg: dict[str, Any], base_dir: str) -> tuple[Any, Any]:
+def load_model(model_cfg: dict[str, Any], base_dir: str, vision: bool = False) -> tuple[Any, Any]:
+    """The model in eval mode and its tokenizer (left padding), or for a vision-language
+    model its processor (tokenizer + image processor)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
     path = data.resolve_model(model_cfg["name_or_path"], base_dir)
     tok_path = data.resolve_model(model_cfg.get("tokenizer") or model_cfg["name_or_path"], base_dir,
@@ -32,20 +34,37 @@ def load_model(model_cfg: dict[str, Any], base_dir: str) -> tuple[Any, Any]:
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(model_cfg.get("dtype", ""),
                                                                                         "auto")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tok_path, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except OSError as exc:
+        if vision:
+            processing = AutoProcessor.from_pretrained(tok_path)
+            processing.tokenizer.padding_side = "left"
+            model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+        else:
+            processing = AutoTokenizer.from_pretrained(tok_path, padding_side="left")
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except (OSError, ValueError) as exc:
         raise TaskInputError(f"model.name_or_path: {path} is not a model this machine can load ({exc}); "
                              "download it where the hub is reachable and point the spec at the folder") from None
+    tokenizer = text_tokenizer(processing)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
     if torch.cuda.is_available():
         model = model.to("cuda")  # type: ignore[arg-type]
-    return model, tokenizer
+    return model, processing
 
 
-def render_prompt(tokenizer: Any, prompt: str) -> str:
+def text_tokenizer(processing: Any) -> Any:
+    """The tokenizer itself, whether given a tokenizer or a processor that holds one."""
+    return getattr(processing, "tokenizer", processing)
+
+
+def render_prompt(tokenizer: Any, prompt: str, with_image: bool = False) -> str:
+    if with_image:
+        from runtime.vision import user_turn
+
+        rendered: str = tokenizer.apply_chat_template(user_turn(prompt, True), tokenize=False,
+                                                      add_generation_prompt=True)
+        return rendered
     if tokenizer.chat_template:
         text: str = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                                   add_generation_prompt=True)
@@ -54,17 +73,21 @@ def render_prompt(tokenizer: Any, prompt: str) -> str:
 
 
 def generate_batched(model: Any, tokenizer: Any, prompts: list[str], gen: dict[str, Any],
-                     on_batch: Any = None) -> list[list[str]]:
-    """Answers (num_samples each) for `prompts`, in their order; batches by length."""
+                     on_batch: Any = None, images: list[str] | None = None) -> list[list[str]]:
+    """Answers (num_samples each) for `prompts`, in their order; batches by length.
+    With `images` (one path per prompt) `tokenizer` is the model's processor."""
     import torch
 
-    texts = [render_prompt(tokenizer, p) for p in prompts]
-    lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    from runtime.vision import open_image
+
+    tok = text_tokenizer(tokenizer)
+    texts = [render_prompt(tokenizer, p, images is not None) for p in prompts]
+    lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     n = int(gen.get("num_samples", 1))
     sample = float(gen.get("temperature", 0.0)) > 0
     kwargs: dict[str, Any] = {"max_new_tokens": int(gen.get("max_new_tokens", 64)), "do_sample": sample,
-                              "num_return_sequences": n, "pad_token_id": tokenizer.pad_token_id}
+                              "num_return_sequences": n, "pad_token_id": tok.pad_token_id}
     if sample:
         kwargs.update(temperature=float(gen["temperature"]), top_p=float(gen.get("top_p", 1.0)))
         if gen.get("top_k"):
@@ -73,12 +96,17 @@ def generate_batched(model: Any, tokenizer: Any, prompts: list[str], gen: dict[s
     size = int(gen.get("batch_size", 16))
     for start in range(0, len(order), size):
         idx = order[start:start + size]
-        enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = [texts[i] for i in idx]
+        if images is None:
+            enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+        else:
+            enc = tokenizer(text=batch, images=[open_image(images[i], images[i], i) for i in idx],
+                            return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(model.device) for k, v in enc.items()}
         with torch.no_grad():
             seqs = model.generate(**enc, **kwargs)
         new = seqs[:, enc["input_ids"].shape[1]:]
-        decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
+        decoded = tok.batch_decode(new, skip_special_tokens=True)
         for j, i in enumerate(idx):
             out[i] = [d.strip() for d in decoded[j * n:(j + 1) * n]]
         if on_batch is not None:

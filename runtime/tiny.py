@@ -103,12 +103,15 @@ VLM_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
+FIXTURES_VERSION = "2: tiny-formula-vlm\n"  # bump when build_all makes something new; old asset dirs rebuild
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 30)}
 
 
-def build_vlm(out: Path, texts: list[str], seed: int = 0) -> int:
+def build_vlm(out: Path, texts: list[str], seed: int = 0, image_size: int = 32, vision_hidden: int = 32,
+              text_hidden: int = 64, vocab_size: int = 384) -> int:
     """A LLaVA-style VLM: a tiny CLIP vision tower, a projector and a tiny Qwen2 LM, with a
-    processor whose image processor is PIL-based (no torchvision needed)."""
+    processor whose image processor is PIL-based (no torchvision needed). Images are
+    resized to `image_size` squared (no crop, so a wide formula is squeezed, not cut)."""
     import torch
     from transformers import (
         CLIPImageProcessor,
@@ -119,13 +122,13 @@ def build_vlm(out: Path, texts: list[str], seed: int = 0) -> int:
         Qwen2Config,
     )
 
-    tok = build_tokenizer(out, texts)
+    tok = build_tokenizer(out, texts, vocab_size)
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     tok.chat_template = VLM_TEMPLATE
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=32, patch_size=8, projection_dim=32)
-    text = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+    vision = CLIPVisionConfig(hidden_size=vision_hidden, intermediate_size=vision_hidden * 2, num_hidden_layers=2,
+                              num_attention_heads=2, image_size=image_size, patch_size=8, projection_dim=vision_hidden)
+    text = Qwen2Config(vocab_size=len(tok), hidden_size=text_hidden, intermediate_size=text_hidden * 2,
+                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                        tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>"),
                          vision_feature_select_strategy="default", vision_feature_layer=-1)
@@ -133,13 +136,23 @@ def build_vlm(out: Path, texts: list[str], seed: int = 0) -> int:
     model = LlavaForConditionalGeneration(config)
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
-    processor = LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                                                  crop_size={"height": 32, "width": 32}),
+    square = {"height": image_size, "width": image_size}
+    processor = LlavaProcessor(image_processor=CLIPImageProcessor(size=square, crop_size=square, do_center_crop=False),
                                tokenizer=tok, patch_size=8, vision_feature_select_strategy="default",
                                chat_template=VLM_TEMPLATE, num_additional_image_tokens=1)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return sum(p.numel() for p in model.parameters())
+
+
+def formula_corpus(n: int, seed: int) -> list[str]:
+    """Text to train the formula VLM's tokenizer on: random formulas of the synthetic
+    grammar (so LaTeX commands become single tokens) and the route's prompt."""
+    from runtime.formulas.synthetic import random_formula
+
+    rng = random.Random(seed)
+    return [f"<|im_start|>user\nWrite the LaTeX for this formula.<|im_end|>\n<|im_start|>assistant\n"
+            f"{random_formula(rng, 1 + i % 3)}<|im_end|>" for i in range(n)]
 
 
 def colour_images(out: Path, n: int, seed: int) -> list[dict[str, str]]:
@@ -171,7 +184,7 @@ def build_all(root: Path, seed: int = 0) -> dict[str, Path]:
     lm = root / "tiny-lm"
     chat = root / "tiny-chat"
     done = root / ".tiny-complete"
-    if done.exists():
+    if done.exists() and done.read_text() == FIXTURES_VERSION:
         return {"lm": lm, "chat": chat}
     train, test = arithmetic(512, seed), arithmetic(64, seed + 1)
     write_jsonl(chat / "train.jsonl", train)
@@ -184,8 +197,11 @@ def build_all(root: Path, seed: int = 0) -> dict[str, Path]:
     write_jsonl(colours / "train.jsonl", colour_images(colours, 128, seed))
     write_jsonl(colours / "test.jsonl", colour_images(colours, 32, seed + 1))
     build_vlm(root / "tiny-vlm", corpus(train) + [f"What color is this? {c}" for c in COLORS] * 20, seed)
-    done.write_text("ok\n")
-    return {"lm": lm, "chat": chat, "vlm": root / "tiny-vlm", "colours": colours}
+    build_vlm(root / "tiny-formula-vlm", formula_corpus(3000, seed), seed, image_size=64, vision_hidden=64,
+              text_hidden=96, vocab_size=512)
+    done.write_text(FIXTURES_VERSION)
+    return {"lm": lm, "chat": chat, "vlm": root / "tiny-vlm", "colours": colours,
+            "formula-vlm": root / "tiny-formula-vlm"}
 
 
 if __name__ == "__main__":

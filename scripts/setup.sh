@@ -13,6 +13,22 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 
+# KaTeX, which the formula evaluator's validity metric runs under Node.js (runtime/formulas/katex).
+KATEX=runtime/formulas/katex
+if [ ! -f "$KATEX/node_modules/katex/package.json" ] || [ "$KATEX/package-lock.json" -nt "$KATEX/node_modules" ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "setup: installing Node.js and npm (apt)" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "setup: Node.js (>= 18) and npm are needed for KaTeX; install them (e.g. apt install nodejs npm)" >&2
+      exit 1
+    fi
+  fi
+  echo "setup: installing KaTeX into $KATEX (npm ci)" >&2
+  npm ci --prefix "$KATEX" --omit=dev --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 stamp="$VENV/.labspec-setup"
 want="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

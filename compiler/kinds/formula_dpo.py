@@ -23,9 +23,10 @@ def stages(exp: FormulaDPOExperiment) -> list[StageNode]:
         tuned = Ref("sft", "model")
     tuned_model = common.model(exp.model, tuned)
     mining = f.mining
+    mining_eval = f.evaluation.model_copy(update={"max_samples": mining.max_images or f.evaluation.max_samples})
     nodes += [
         StageNode("evaluate_sft_train", "evaluate", "evaluate", common.evaluation(
-            exp, f.evaluation, tuned_model, Ref("prepare", "train"), evaluator="formula", vision=vision,
+            exp, mining_eval, tuned_model, Ref("prepare", "train"), evaluator="formula", vision=vision,
             extra_samples=mining.extra_samples, extra_temperature=mining.temperature)),
         StageNode("evaluate_sft_test", "evaluate", "evaluate", common.evaluation(
             exp, f.evaluation, tuned_model, Ref("prepare", "test"), evaluator="formula", vision=vision,

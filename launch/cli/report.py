@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
         runs = refresh(ledger, experiment)
         root = ledger.root
     out = Path(root, experiment, "report")
-    files = write_report(experiment, runs, out)
+    section, files = write_report(experiment, runs, out)
     print(table(runs))
+    if section:
+        print(section)
     for path in files:
         print(f"wrote {path}")
     print(f"look closer: labspec tb {experiment} --root {root}")

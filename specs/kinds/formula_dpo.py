@@ -34,6 +34,8 @@ class FormulaDataset(Section):
         default_factory=list, description="UniMER-Test subsets, e.g. [SPE, CPE, SCE, HWE]"
     )
     synthetic: SyntheticFormulas | None = None
+    max_train: int | None = Field(None, gt=0, description="a seeded subset of the training split (pilot runs)")
+    max_test: int | None = Field(None, gt=0, description="a seeded subset of the test split (pilot runs)")
 
 
 class MiningSettings(Section):
@@ -43,6 +45,7 @@ class MiningSettings(Section):
     extra_samples: int = Field(0, ge=0, description="sample n more candidates to find mistakes")
     temperature: float = Field(0.8, ge=0)
     unparseable_first: bool = True
+    max_images: int | None = Field(None, gt=0, description="evaluate only this many training images for mining")
 
 
 class FormulaSection(Section):
@@ -76,5 +79,8 @@ class FormulaDPOExperiment(ExperimentBase):
             yield "formula.dataset.root", f"format {ds.format!r} reads from disk: set root to its directory"
         if ds.format != "synthetic" and ds.synthetic is not None:
             yield "formula.dataset.synthetic", "only used with format: synthetic"
+        for cap in ("max_train", "max_test"):
+            if ds.format == "synthetic" and getattr(ds, cap) is not None:
+                yield f"formula.dataset.{cap}", "synthetic data is sized by synthetic.n_train / n_test"
         if ds.test_subsets and ds.format != "unimer":
             yield "formula.dataset.test_subsets", "test subsets exist only for format: unimer"

@@ -1,0 +1,1 @@
+"""Formula recognition: data, LaTeX metrics, validity checking."""
