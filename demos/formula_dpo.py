@@ -41,7 +41,7 @@ def main() -> int:
         "name": "formula-dpo-demo",
         "output_root": str(args.out),
         "model.name_or_path": str(model),
-        "model.num_parameters": "1M",
+        "model.num_parameters": "560k",
         "formula.dataset.synthetic.n_train": args.train,
         "formula.dataset.synthetic.n_test": args.test,
         "formula.dataset.synthetic.max_depth": args.max_depth,

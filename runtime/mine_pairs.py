@@ -4,8 +4,8 @@ Reads the training-split predictions of the `formula` evaluator (greedy predicti
 any sampled candidates, each scored and classed) and writes DPO pairs: chosen = the gold
 LaTeX, rejected = a wrong candidate. Per image, up to `pairs_per_image` distinct mistakes
 (after LaTeX normalisation), unparseable ones first when `unparseable_first` (the failure
-this route is about), then the valid-but-wrong ones; empty outputs are skipped (DPO
-needs text on both sides).
+this route is about), then the valid-but-wrong ones; empty outputs and images with an
+empty gold formula are skipped (DPO needs text on both sides).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def run(config: dict[str, Any]) -> int:
         raise TaskInputError(f"predictions: cannot read {path}: {exc}") from None
     mining = tc["mining"]
     pairs: list[dict[str, Any]] = []
-    for row in rows:
+    usable = [row for row in rows if str(row["gold"]).strip()]  # an empty gold: nothing to prefer
+    for row in usable:
         for c in mistakes(row, int(mining["pairs_per_image"]), bool(mining["unparseable_first"])):
             pairs.append({"image": row["image"], "prompt": row.get("prompt") or tc["prompt"], "chosen": row["gold"],
                           "rejected": c["text"], "rejected_class": c["error_class"], "source": c["source"]})
@@ -62,7 +63,7 @@ def run(config: dict[str, Any]) -> int:
     summary: dict[str, Any] = {"primary_metric": "pairs", "pairs": len(pairs), "images": len(rows),
                "images_with_pairs": len({p["image"] for p in pairs}),
                "rejected_invalid": classes["invalid"], "rejected_valid_wrong": classes["valid_wrong"],
-               "from_samples": sources["sample"]}
+               "from_samples": sources["sample"], "skipped_empty_gold": len(rows) - len(usable)}
     atomic_write_json(Path(config["outputs"]["metrics"]), summary)
     log_final(config, {f"mine/{k}": v for k, v in summary.items() if k != "primary_metric"})
     if not pairs:
