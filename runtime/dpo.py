@@ -17,8 +17,17 @@ from runtime.preemption import EXIT_REQUEUE
 from runtime.sft import lora_config
 
 
+def clip_prompt(tokenizer: Any, prompt: str, limit: int | None) -> str:
+    """The prompt's last `limit` tokens: TRL 1.x dropped `max_prompt_length`, and a long
+    prompt should lose its beginning (the question comes last), not the answers."""
+    if not limit:
+        return prompt
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    return prompt if len(ids) <= limit else str(tokenizer.decode(ids[-limit:]))
+
+
 def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str, image: str | None = None,
-                  default_prompt: str = "") -> Any:
+                  default_prompt: str = "", clip: Any = None) -> Any:
     p, c, r = (fields.get("prompt_field", "prompt"), fields.get("chosen_field", "chosen"),
                fields.get("rejected_field", "rejected"))
     needed = [c, r] + ([image] if image else [p])
@@ -34,11 +43,12 @@ def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str, image:
             "chosen": vision.assistant_turn(str(row[c])), "rejected": vision.assistant_turn(str(row[r]))})
 
     def convert(row: dict[str, Any]) -> dict[str, Any]:
+        prompt = clip(str(row[p])) if clip else str(row[p])
         if chat:
-            return {"prompt": [{"role": "user", "content": str(row[p])}],
+            return {"prompt": [{"role": "user", "content": prompt}],
                     "chosen": [{"role": "assistant", "content": str(row[c])}],
                     "rejected": [{"role": "assistant", "content": str(row[r])}]}
-        return {"prompt": str(row[p]), "chosen": str(row[c]), "rejected": str(row[r])}
+        return {"prompt": prompt, "chosen": str(row[c]), "rejected": str(row[r])}
 
     return ds.map(convert, remove_columns=ds.column_names)
 
@@ -61,10 +71,12 @@ def run(config: dict[str, Any]) -> int:
         raise TaskInputError("dpo: no preference file (set data.train to a JSONL of prompt/chosen/rejected)")
     pairs_path = str(data.resolve(pairs, base))
     ds = data.load(pairs_path, fields.get("format", "jsonl"), "pairs")
-    train = pairs_dataset(ds, fields, getattr(tokenizer, "chat_template", None) is not None, pairs_path, image,
-                          (tc.get("vision") or {}).get("prompt", ""))
-    auto = AutoModelForImageTextToText if image else AutoModelForCausalLM
     dpo = tc.get("dpo", {})
+    limit = dpo.get("max_prompt_length")
+    train = pairs_dataset(ds, fields, getattr(tokenizer, "chat_template", None) is not None, pairs_path, image,
+                          (tc.get("vision") or {}).get("prompt", ""),
+                          clip=None if image or not limit else lambda text: clip_prompt(tokenizer, text, limit))
+    auto = AutoModelForImageTextToText if image else AutoModelForCausalLM
     try:
         args = DPOConfig(**training.arguments(config, {
             "beta": dpo.get("beta", 0.1),

@@ -20,7 +20,7 @@ from runtime import data
 from runtime.errors import TaskInputError
 from runtime.generate import generate_batched, load_model, render_prompt
 from runtime.io import atomic_write_json
-from runtime.tb import log_final
+from runtime.tb import log_final, log_timeline
 
 NORMALIZERS: dict[str, Callable[[str], str]] = {
     "none": lambda s: s,
@@ -199,4 +199,5 @@ def run(config: dict[str, Any]) -> int:
     atomic_write_json(Path(config["outputs"]["metrics"]), {"primary_metric": primary, "samples": len(samples),
                                                            **results})
     log_final(config, {f"eval/{k}": v for k, v in results.items()})
+    log_timeline(config, results)
     return 0

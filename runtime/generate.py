@@ -120,13 +120,6 @@ def run(config: dict[str, Any]) -> int:
     tc = config["task_config"]
     base = config["base_dir"]
     gen = tc.get("generation", {})
-    if gen.get("backend") == "vllm":
-        import importlib.util
-
-        if importlib.util.find_spec("vllm") is None:
-            raise TaskInputError("generation.backend: vllm is not installed here; install it on GPU nodes "
-                                 "or set backend: hf")
-        print("generate: the vllm backend is not wired in yet; using hf", file=sys.stderr)
     fields = tc.get("fields", {})
     prompts_path = str(data.resolve(tc["prompts"], base))
     ds = data.load(prompts_path, fields.get("format", "jsonl"), "prompts")
@@ -148,12 +141,14 @@ def run(config: dict[str, Any]) -> int:
     print(f"generate: shard {shard}/{shards}: {len(mine)} prompts, {len(mine) - len(todo)} already answered",
           flush=True)
     model, tokenizer = load_model(tc["model"], base) if todo else (None, None)
-    started, count = time.time(), len(done)
+    started, count, new_tokens = time.time(), len(done), 0
 
     with open(part, "a", encoding="utf-8") as fh:
         def write(batch: list[tuple[int, list[str]]]) -> None:
-            nonlocal count
+            nonlocal count, new_tokens
             for k, answers in batch:
+                new_tokens += sum(len(text_tokenizer(tokenizer)(a, add_special_tokens=False)["input_ids"])
+                                  for a in answers)
                 row = ds[todo[k]]
                 fh.write(json.dumps({"index": todo[k], "prompt": row[field], "generations": answers,
                                      **{c: row[c] for c in ds.column_names if c != field}}) + "\n")
@@ -164,12 +159,18 @@ def run(config: dict[str, Any]) -> int:
 
         if todo:
             generate_batched(model, tokenizer, [ds[i][field] for i in todo], gen, on_batch=write)
-    (out_dir / f".shard{shard}-of-{shards}.done").write_text("ok\n")
-    _merge_when_complete(out_dir, shards, Path(config["outputs"]["generations"]))
-    if shard == 0:
+    atomic_write_json(out_dir / f".shard{shard}-of-{shards}.done", {
+        "prompts": len(todo), "new_tokens": new_tokens, "seconds": time.time() - started})
+    if _merge_when_complete(out_dir, shards, Path(config["outputs"]["generations"])):
+        stats = [json.loads((out_dir / f".shard{k}-of-{shards}.done").read_text()) for k in range(shards)]
+        seconds = sum(s["seconds"] for s in stats)
         atomic_write_json(Path(config["outputs"]["metrics"]), {
             "primary_metric": "prompts", "prompts": len(rows), "shards": shards,
-            "samples_per_prompt": int(gen.get("num_samples", 1))})
+            "samples_per_prompt": int(gen.get("num_samples", 1)),
+            # throughput of one shard's process (per GPU), over what this attempt generated
+            "new_tokens": sum(s["new_tokens"] for s in stats), "generation_seconds": seconds,
+            "tokens_per_second": sum(s["new_tokens"] for s in stats) / seconds if seconds else 0.0,
+            "prompts_per_second": sum(s["prompts"] for s in stats) / seconds if seconds else 0.0})
     return 0
 
 
@@ -188,9 +189,10 @@ def _answered(part: Path) -> set[int]:
     return seen
 
 
-def _merge_when_complete(out_dir: Path, shards: int, target: Path) -> None:
+def _merge_when_complete(out_dir: Path, shards: int, target: Path) -> bool:
+    """Merge the shards' files into `target` once every shard is done; True if merged."""
     if not all((out_dir / f".shard{k}-of-{shards}.done").exists() for k in range(shards)):
-        return
+        return False
     rows: dict[int, str] = {}
     for k in range(shards):
         for line in (out_dir / f"generations.shard{k}-of-{shards}.jsonl").read_text(encoding="utf-8").splitlines():
@@ -205,3 +207,4 @@ def _merge_when_complete(out_dir: Path, shards: int, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.{socket.gethostname()}.{uuid.uuid4().hex[:8]}")
     tmp.write_text("".join(rows[i] + "\n" for i in sorted(rows)), encoding="utf-8")
     os.replace(tmp, target)
+    return True

@@ -1,8 +1,8 @@
 """Task `spin_pairs`: SPIN's training pairs for one iteration.
 
 chosen = the gold answer, rejected = the current model's own answer, for every prompt
-it answered (a generation identical to the gold answer teaches nothing and is left
-out). The iteration's training set is its new pairs plus the earlier iterations' new
+it answered (a generation identical to the gold answer teaches nothing, an empty one
+gives DPO no tokens to push down: both are left out and counted). The iteration's training set is its new pairs plus the earlier iterations' new
 pairs the spec asks for, optionally down-sampled ("less synthetic data").
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 from runtime import data
 from runtime.errors import TaskInputError
 from runtime.io import atomic_write_json
+from runtime.tb import log_final, log_timeline
 
 
 def run(config: dict[str, Any]) -> int:
@@ -27,14 +28,18 @@ def run(config: dict[str, Any]) -> int:
     if not gen_path.exists():
         raise TaskInputError(f"generations: {gen_path} does not exist (did the generate stage finish?)")
     new: list[dict[str, Any]] = []
-    skipped = 0
+    skipped, empty = 0, 0
     for line in gen_path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         if answer_field not in row:
             raise TaskInputError(f"{gen_path}: rows have no {answer_field!r} (the gold answer); "
                                  "set data.completion_field")
         gold = str(row[answer_field])
-        rejected = next((g for g in row["generations"] if g.strip() != gold.strip()), None)
+        answers = [g for g in row["generations"] if g.strip()]
+        if not answers:
+            empty += 1
+            continue
+        rejected = next((g for g in answers if g.strip() != gold.strip()), None)
         if rejected is None:
             skipped += 1
             continue
@@ -52,6 +57,9 @@ def run(config: dict[str, Any]) -> int:
         out = Path(outputs[key])
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
-    atomic_write_json(Path(outputs["metrics"]), {"primary_metric": "pairs", "pairs": len(rows), "new_pairs": len(new),
-                                                 "previous_pairs": len(previous), "identical_to_gold": skipped})
+    summary = {"pairs": len(rows), "new_pairs": len(new), "previous_pairs": len(previous), "identical_to_gold": skipped,
+               "empty_answers": empty}
+    atomic_write_json(Path(outputs["metrics"]), {"primary_metric": "pairs", **summary})
+    log_final(config, {f"pairs/{k}": v for k, v in summary.items()})
+    log_timeline(config, summary)
     return 0

@@ -108,7 +108,7 @@ def finish(trainer: Any, tokenizer: Any, config: dict[str, Any], summary: dict[s
     plain model), write metrics on rank 0, and leave the process group together."""
 
     from runtime.io import atomic_write_json
-    from runtime.tb import log_final
+    from runtime.tb import log_final, log_timeline
 
     final = config["outputs"]["model"]
     try:
@@ -122,6 +122,7 @@ def finish(trainer: Any, tokenizer: Any, config: dict[str, Any], summary: dict[s
                 log_final(config, {f"final/{k}": v for k, v in summary.items()
                                    if isinstance(v, (int, float)) and not isinstance(v, bool)},
                           step=trainer.state.global_step)
+                log_timeline(config, summary)
     finally:
         leave()
 

@@ -275,7 +275,8 @@ class GenerationSettings(Section):
     top_k: int | None = Field(None, gt=0)
     num_samples: int = Field(1, gt=0, description="samples per prompt")
     batch_size: int = Field(16, gt=0)
-    backend: Literal["hf", "vllm"] = "hf"
+    backend: Literal["hf"] = Field(
+        "hf", description="transformers' generate, batched with a KV cache (the only backend wired in so far)")
     shards: int = Field(1, gt=0, description="array tasks the prompts are split over")
 
     @model_validator(mode="after")

@@ -62,3 +62,22 @@ def preempt_when(root: Path, experiment: str, ready: Any, timeout: float = 180) 
 def metrics(row: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(Path(row["run_dir"], "outputs", "metrics.json").read_text())
     return data
+
+
+def run_task(run_dir: Path, task: str, task_config: dict[str, Any], outputs: dict[str, str],
+             base_dir: Path | None = None) -> Any:
+    """`python -m runtime RUN_DIR` on a hand-written run.json (TensorBoard off): one task
+    on its own, for its unit tests; `outputs` are relative to the run dir."""
+    import subprocess
+    import sys
+
+    from specs.version import VERSION
+
+    config = {"labspec_version": VERSION, "task": task, "seed": 0, "run_id": "test", "run_dir": str(run_dir),
+              "base_dir": str(base_dir or run_dir), "task_config": task_config,
+              "paths": {"outputs": str(run_dir / "outputs")}, "tensorboard": {"enabled": False},
+              "outputs": {k: str(run_dir / v) for k, v in outputs.items()}}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.json").write_text(json.dumps(config))
+    return subprocess.run([sys.executable, "-m", "runtime", str(run_dir)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)

@@ -99,23 +99,18 @@ def test_mining_skips_images_the_model_gets_right():
 
 def test_mining_skips_images_whose_gold_formula_is_empty(tmp_path):
     import json
-    import subprocess
-    import sys
 
-    from tests.conftest import REPO
+    from tests.launch_helpers import run_task
 
     rows = [_row("", "x", "valid_wrong"), _row("y", "x", "valid_wrong")]
     for r in rows:
         r["image"] = f"/{r['gold'] or 'empty'}.png"
     (tmp_path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = {"labspec_version": __import__("specs.version").version.VERSION, "task": "mine_pairs",
-              "base_dir": str(tmp_path), "tensorboard": {"enabled": False},
-              "task_config": {"predictions": "predictions.jsonl", "prompt": "p", "mining": {
-                  "pairs_per_image": 1, "unparseable_first": True}},
-              "outputs": {"pairs": str(tmp_path / "pairs.jsonl"), "metrics": str(tmp_path / "metrics.json")}}
-    (tmp_path / "run.json").write_text(json.dumps(config))
-    done = subprocess.run([sys.executable, "-m", "runtime", str(tmp_path)], capture_output=True, text=True, cwd=REPO)
+    done = run_task(tmp_path / "mine", "mine_pairs", {
+        "predictions": str(tmp_path / "predictions.jsonl"), "prompt": "p",
+        "mining": {"pairs_per_image": 1, "unparseable_first": True}},
+        {"pairs": "pairs.jsonl", "metrics": "metrics.json"})
     assert done.returncode == 0, done.stderr
-    pairs = [json.loads(x) for x in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    pairs = [json.loads(x) for x in (tmp_path / "mine" / "pairs.jsonl").read_text().splitlines()]
     assert [(p["chosen"], p["rejected"], p["prompt"]) for p in pairs] == [("y", "x", "p")]
-    assert json.loads((tmp_path / "metrics.json").read_text())["skipped_empty_gold"] == 1
+    assert json.loads((tmp_path / "mine" / "metrics.json").read_text())["skipped_empty_gold"] == 1

@@ -5,16 +5,14 @@ DPO on DeepSpeed) with `labspec report` on its results."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from compiler import compile
 from specs import load_spec
-from tests.conftest import EXAMPLES, REPO
-from tests.launch_helpers import metrics, run_cli, status
+from tests.conftest import EXAMPLES
+from tests.launch_helpers import metrics, run_cli, run_task, status
 
 
 def test_full_scale_example_compiles_to_the_five_step_plan():
@@ -50,16 +48,8 @@ def test_lora_dpo_uses_the_adapters_as_reference():
     assert dpo.config["task_config"]["reference"] is None and dpo.config["peft"]["r"] > 0
 
 
-def _run_task(tmp_path: Path, task: str, task_config: dict, outputs: dict) -> subprocess.CompletedProcess[str]:
-    run_dir = tmp_path / task
-    config = {"labspec_version": __import__("specs.version").version.VERSION, "task": task, "seed": 0,
-              "base_dir": str(tmp_path), "run_dir": str(run_dir), "task_config": task_config,
-              "paths": {"outputs": str(run_dir / "outputs")},
-              "outputs": {k: str(run_dir / v) for k, v in outputs.items()},
-              "tensorboard": {"enabled": False}}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "run.json").write_text(json.dumps(config))
-    return subprocess.run([sys.executable, "-m", "runtime", str(run_dir)], capture_output=True, text=True, cwd=REPO)
+def _run_task(tmp_path: Path, task: str, task_config: dict, outputs: dict):
+    return run_task(tmp_path / task, task, task_config, outputs, base_dir=tmp_path)
 
 
 DATA_OUTPUTS = {"train": "outputs/train.jsonl", "test": "outputs/test.jsonl", "images": "outputs/images",

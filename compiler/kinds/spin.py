@@ -1,5 +1,8 @@
 """Kind `spin`: for t in 0..T-1: generate(model_t) -> pairs -> train model_{t+1} against
-model_t -> evaluate. The reference (opponent) of iteration t is model_t itself."""
+model_t -> evaluate. The reference (opponent) of iteration t is model_t itself.
+
+Every iteration's figures also go on one TensorBoard timeline (step = the model index:
+0 = the start, t+1 = the model iteration t trained), under SPIN's names."""
 
 from __future__ import annotations
 
@@ -8,6 +11,14 @@ from typing import Any
 from compiler.kinds import common
 from compiler.nodes import Ref, StageNode
 from specs.kinds.spin import SpinExperiment
+
+TRAIN_TAGS = {"rewards/chosen": "rewards/real", "rewards/rejected": "rewards/generated",
+              "rewards/margins": "margins", "rewards/accuracies": "accuracy", "train_loss": "loss"}
+PAIRS_TAGS = {"pairs": "data/pairs", "new_pairs": "data/new_pairs", "identical_to_gold": "data/identical_to_gold"}
+
+
+def timeline(step: int, prefix: str = "spin/", tags: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"step": step, "prefix": prefix, "tags": tags}
 
 
 def stages(exp: SpinExperiment) -> list[StageNode]:
@@ -20,7 +31,8 @@ def stages(exp: SpinExperiment) -> list[StageNode]:
         current = Ref("sft", "model")
     if s.evaluation is not None:  # the starting point, for before/after
         nodes.append(StageNode("evaluate_start", "evaluate", "evaluate", common.evaluation(
-            exp, s.evaluation, common.model(exp.model, current if s.sft is not None else None))))
+            exp, s.evaluation, common.model(exp.model, current if s.sft is not None else None),
+            timeline=timeline(0, "spin/heldout/"))))
     for t in range(s.iterations):
         it = s.per_iteration.get(t)
         fraction = it.prompt_fraction if it is not None and it.prompt_fraction is not None else s.prompt_fraction
@@ -43,6 +55,7 @@ def stages(exp: SpinExperiment) -> list[StageNode]:
             "previous": [Ref(f"pairs_t{i}", "new_pairs") for i in earlier],
             "downsample": s.downsample,
             "sample_seed": exp.seed + t,
+            "timeline": timeline(t + 1, tags=PAIRS_TAGS),
         }))
         training_update: dict[str, Any] = {}
         if it is not None and it.lr is not None:
@@ -57,9 +70,11 @@ def stages(exp: SpinExperiment) -> list[StageNode]:
                 "max_prompt_length": s.max_prompt_length,
             },
             "iteration": t,
+            "timeline": timeline(t + 1, tags=TRAIN_TAGS),
         }, training_update=training_update))
         current = Ref(train, "model")
         if s.evaluation is not None:
             nodes.append(StageNode(f"evaluate_t{t}", "evaluate", "evaluate", common.evaluation(
-                exp, s.evaluation, common.model(exp.model, current), iteration=t)))
+                exp, s.evaluation, common.model(exp.model, current), iteration=t,
+                timeline=timeline(t + 1, "spin/heldout/"))))
     return nodes
