@@ -2,8 +2,9 @@
 
 chosen = the gold answer, rejected = the current model's own answer, for every prompt
 it answered (a generation identical to the gold answer teaches nothing, an empty one
-gives DPO no tokens to push down: both are left out and counted). The iteration's training set is its new pairs plus the earlier iterations' new
-pairs the spec asks for, optionally down-sampled ("less synthetic data").
+gives DPO no tokens to push down: both are left out and counted). The iteration's
+training set is its new pairs plus the earlier iterations' new pairs the spec asks for,
+optionally down-sampled ("less synthetic data").
 """
 
 from __future__ import annotations
