@@ -15,6 +15,9 @@ TASKS: dict[str, str] = {  # task name -> module under runtime/
     "spin_pairs": "spin_pairs",
     "formula_data": "formula_data",
     "mine_pairs": "mine_pairs",
+    "distill": "distill",
+    "encoder_eval": "encoder_eval",
+    "mllm": "mllm",
 }
 
 

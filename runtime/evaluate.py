@@ -140,18 +140,21 @@ Evaluator = Callable[..., tuple[dict[str, float], list[dict[str, Any]]]]
 EVALUATORS: dict[str, str] = {  # name -> "module:function", imported only when asked for
     "default": "runtime.evaluate:default_evaluator",
     "formula": "runtime.formulas.evaluator:evaluate",
+    "mllm": "runtime.radio.mllm_eval:evaluate",
 }
 
 
-def evaluator(name: str) -> Evaluator:
+def evaluator(name: str) -> tuple[Evaluator, Callable[..., tuple[Any, Any]]]:
+    """The evaluator and its model loader (the module's `load_model`, else transformers')."""
     if name not in EVALUATORS:
         raise TaskInputError(f"evaluator {name!r} is not available in this labspec version "
                              f"(available: {', '.join(EVALUATORS)})")
     import importlib
 
-    module, function = EVALUATORS[name].split(":")
-    found: Evaluator = getattr(importlib.import_module(module), function)
-    return found
+    module_name, function = EVALUATORS[name].split(":")
+    module = importlib.import_module(module_name)
+    found: Evaluator = getattr(module, function)
+    return found, getattr(module, "load_model", load_model)
 
 
 def load_samples(config: dict[str, Any]) -> list[Sample]:
@@ -187,9 +190,12 @@ def load_samples(config: dict[str, Any]) -> list[Sample]:
 
 def run(config: dict[str, Any]) -> int:
     tc = config["task_config"]
-    evaluate = evaluator(tc.get("evaluator") or "default")
+    evaluate, loader = evaluator(tc.get("evaluator") or "default")
     samples = load_samples(config)
-    model, processing = load_model(tc["model"], config["base_dir"], vision=bool(samples and samples[0].image))
+    if loader is load_model:
+        model, processing = load_model(tc["model"], config["base_dir"], vision=bool(samples and samples[0].image))
+    else:
+        model, processing = loader(tc["model"], config["base_dir"])
     results, predictions = evaluate(config, model, processing, samples)
     out = Path(config["outputs"]["predictions"])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,8 @@ VLM_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
-FIXTURES_VERSION = "2: tiny-formula-vlm\n"  # bump when build_all makes something new; old asset dirs rebuild
+# bump when build_all makes something new: asset folders of an older version are rebuilt
+FIXTURES_VERSION = "4: tiny teachers (initialised) and shapes\n"
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 30)}
 
 
@@ -199,6 +200,11 @@ def build_all(root: Path, seed: int = 0) -> dict[str, Path]:
     build_vlm(root / "tiny-vlm", corpus(train) + [f"What color is this? {c}" for c in COLORS] * 20, seed)
     build_vlm(root / "tiny-formula-vlm", formula_corpus(3000, seed), seed, image_size=64, vision_hidden=64,
               text_hidden=96, vocab_size=512)
+    from runtime.radio.shapes import write_sets
+    from runtime.radio.teachers import build_tiny_teachers
+
+    build_tiny_teachers(root, seed)  # tiny-clip, tiny-dinov2, tiny-siglip, tiny-sam
+    write_sets(root / "tiny-shapes", seed)
     done.write_text(FIXTURES_VERSION)
     return {"lm": lm, "chat": chat, "vlm": root / "tiny-vlm", "colours": colours,
             "formula-vlm": root / "tiny-formula-vlm"}

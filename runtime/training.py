@@ -33,6 +33,13 @@ def prepare_environment(config: dict[str, Any]) -> None:
     PartialState(backend="nccl" if torch.cuda.is_available() else "gloo")
 
 
+def device() -> str:
+    """This process's accelerator: its local rank's GPU, else the CPU."""
+    import torch
+
+    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else "cpu"
+
+
 def arguments(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments for a TRL config (SFTConfig, DPOConfig) from run.json."""
     import torch

@@ -1,4 +1,5 @@
-"""Kind `radio`: distill -> evaluate encoder; per encoder variant: mllm -> evaluate."""
+"""Kind `radio`: distill -> evaluate encoder; per encoder variant, LLaVA-1.5's two stages
+(projector on captions, then projector + LM on instructions) -> evaluate."""
 
 from __future__ import annotations
 
@@ -31,15 +32,24 @@ def stages(exp: RadioExperiment) -> list[StageNode]:
             encoder = {"type": "concat", "teachers": teachers}
         else:
             encoder = {"type": "teacher", "teacher": next(t for t in teachers if t["name"] == variant)}
+        mllm = r.mllm.model_dump(mode="json")
+        pretrain_update: dict[str, Any] = {"lr": r.mllm.pretrain_lr}
+        if r.mllm.pretrain_steps:
+            pretrain_update["max_steps"] = r.mllm.pretrain_steps
         nodes += [
+            StageNode(f"mllm_pretrain_{variant}", "mllm", "mllm", {
+                "phase": "pretrain", "encoder": encoder, "mllm": mllm, "data": r.mllm.pretrain_data,
+            }, training_update=pretrain_update),
             StageNode(f"mllm_{variant}", "mllm", "mllm", {
-                "encoder": encoder,
-                "mllm": r.mllm.model_dump(mode="json"),
+                "phase": "finetune", "init": Ref(f"mllm_pretrain_{variant}", "model"), "encoder": encoder,
+                "mllm": mllm, "data": r.mllm.finetune_data,
             }),
             StageNode(f"evaluate_mllm_{variant}", "evaluate_mllm", "evaluate", {
-                "model": {"name_or_path": Ref(f"mllm_{variant}", "model"), "kind": "mllm"},
+                "model": {"name_or_path": Ref(f"mllm_{variant}", "model")},
                 "data": r.mllm.eval_data,
                 "evaluator": "mllm",
+                "vision": {"image_field": "image", "prompt_field": "question", "answer_field": "answer"},
+                "evaluation": r.mllm.evaluation.model_dump(mode="json"),
                 "variant": variant,
             }),
         ]

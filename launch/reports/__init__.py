@@ -6,4 +6,5 @@ from __future__ import annotations
 SECTIONS: dict[str, str] = {  # kind -> module under launch.reports
     "formula_dpo": "formula_dpo",
     "spin": "spin",
+    "radio": "radio",
 }

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from specs.base import SLUG, ExperimentBase
-from specs.sections import Section
+from specs.sections import EvaluationSettings, GenerationSettings, Section
 
 TeacherFamily = Literal["clip", "siglip", "dinov2", "sam"]
 
@@ -57,6 +57,10 @@ class MLLMSettings(Section):
     finetune_data: str
     eval_data: str
     freeze_encoder: bool = True
+    pretrain_lr: float = Field(1e-3, gt=0, description="LLaVA-1.5 stage 1 (projector only) learning rate")
+    pretrain_steps: int | None = Field(None, gt=0, description="stage 1 steps; default: the mllm stage's max_steps")
+    evaluation: EvaluationSettings = Field(default_factory=lambda: EvaluationSettings(
+        metrics=["exact_match"], normalizer="basic", generation=GenerationSettings(max_new_tokens=16, batch_size=32)))
 
 
 Probe = Literal["knn", "linear"]
@@ -103,5 +107,9 @@ class RadioExperiment(ExperimentBase):
             yield ("radio.distill.cache_teachers",
                    "cached teacher outputs are wrong under random augmentation (the features of a "
                    "flipped image are not the flipped features): set augment: false or drop the cache")
+        if self.stage_deepspeed("distill").zero_stage > 2:
+            yield "deepspeed.zero_stage", "distillation runs with ZeRO 0-2 (stages.distill.deepspeed.zero_stage)"
+        if not self.radio.mllm.freeze_encoder:
+            yield "radio.mllm.freeze_encoder", "the encoder stays frozen in this version (LLaVA-1.5's recipe)"
         if not any(t.has_summary for t in self.radio.teachers):
             yield "radio.teachers", "at least one teacher needs a summary token (CLIP, SigLIP or DINOv2)"

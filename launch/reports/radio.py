@@ -1,0 +1,73 @@
+"""`labspec report` for radio: the encoder table (the student's fidelity to each teacher, and
+kNN / linear-probe accuracy of the student's summary heads beside every teacher's) and the
+MLLM comparison (held-out exact match of the LLaVA-style model on each encoder variant)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from launch.ledger import RunRecord
+
+
+def _point(run: RunRecord) -> str:
+    from launch.report import axes_of
+
+    return ", ".join(f"{k}={v}" for k, v in sorted(axes_of(run.run_dir).items())) or "-"
+
+
+def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
+    from launch.report import final_metrics
+
+    lines: list[str] = []
+    for run in runs:
+        if run.stage != "evaluate_encoder":
+            continue
+        m = final_metrics(run.run_dir)
+        teachers = sorted({k.split("/")[1] for k in m if k.startswith("fidelity/")})
+        if teachers:
+            lines += [f"## Student fidelity to each teacher ({_point(run)})", "",
+                      "Cosine similarity of the student's adapted outputs to the teacher's, held-out images.", "",
+                      "| teacher | summary | features |", "|---|---|---|"]
+            lines += [f"| {t} | {_fmt(m.get(f'fidelity/{t}/summary'))} | {_fmt(m.get(f'fidelity/{t}/features'))} |"
+                      for t in teachers]
+            lines.append("")
+        encoders = sorted({k.split("/", 1)[1] for k in m if k.startswith(("knn/", "linear/"))},
+                          key=lambda e: (not e.startswith("student"), e))
+        if encoders:
+            lines += ["## Encoders on frozen summary features", "",
+                      "`student:T` is the student's summary head for teacher T.", "",
+                      "| encoder | kNN (k=20) | linear probe |", "|---|---|---|"]
+            lines += [f"| {e} | {_fmt(m.get(f'knn/{e}'))} | {_fmt(m.get(f'linear/{e}'))} |" for e in encoders]
+            lines.append("")
+    variants = [(r.stage.removeprefix("evaluate_mllm_"), _point(r), final_metrics(r.run_dir)) for r in runs
+                if r.stage.startswith("evaluate_mllm_")]
+    images: list[Path] = []
+    if variants:
+        questions = sorted({k for _, _, m in variants for k in m if k.startswith("exact_match/")})
+        lines += ["## MLLM on each encoder variant", "",
+                  "| variant | grid point | exact match | " + " | ".join(q.split("/", 1)[1] for q in questions) + " |",
+                  "|" + "---|" * (3 + len(questions))]
+        lines += [f"| {v} | {p} | {_fmt(m.get('exact_match'))} | " + " | ".join(_fmt(m.get(q)) for q in questions)
+                  + " |" for v, p, m in variants]
+        images = _plot(variants, out)
+    return "\n".join(lines) + ("\n" if lines else ""), images
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _plot(variants: list[tuple[str, str, dict[str, float]]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(variants)), 3.2))
+    labels = [v if p == "-" else f"{v}\n{p}" for v, p, _ in variants]
+    ax.bar(labels, [m.get("exact_match", 0.0) for _, _, m in variants])
+    ax.set(ylim=(0, 1), ylabel="exact match", title="MLLM by vision encoder")
+    path = out / "radio_mllm_variants.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return [path]

@@ -1,0 +1,123 @@
+"""Task `encoder_eval`: how well the distilled student stands in for its teachers.
+
+- Fidelity, per teacher, on held-out images: cosine similarity between the student's adapted
+  outputs (mapped back through the teacher's PHI-S) and the teacher's own summary and
+  features (student grid resized to the teacher's).
+- kNN classification (k = 20, votes weighted by exp(similarity / 0.07), as RADIO's
+  evaluation) and optionally a linear probe (logistic regression) on frozen summary
+  features, for the student (each of its summary heads) and for every teacher (SAM has no
+  summary: its mean-pooled features), in one table.
+
+Labelled data: a folder with train.jsonl / test.jsonl ({"image", "label"}), or an image-folder
+layout train/<class>/* and val/<class>/* (ImageNet's).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runtime import data, training
+from runtime.errors import TaskInputError
+from runtime.io import atomic_write_json
+from runtime.tb import log_final
+
+BATCH = 64
+
+
+def labelled(root: Path) -> dict[str, list[dict[str, Any]]]:
+    from runtime.radio.images import image_rows
+
+    if (root / "train.jsonl").is_file() and (root / "test.jsonl").is_file():
+        return {split: [{"image": r["image"], "label": int(r["label"])}
+                        for r in image_rows(str(root / f"{split}.jsonl"), "radio.encoder_evaluation.data")]
+                for split in ("train", "test")}
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+        index = {c: i for i, c in enumerate(classes)}
+        return {split: [{"image": r["image"], "label": index[Path(r["image"]).parent.name]}
+                        for r in image_rows(str(root / folder), "radio.encoder_evaluation.data")
+                        if Path(r["image"]).parent.name in index]
+                for split, folder in (("train", "train"), ("test", "val"))}
+    raise TaskInputError(f"radio.encoder_evaluation.data: {root} has neither train.jsonl + test.jsonl nor "
+                         "train/<class>/ + val/<class>/ folders")
+
+
+def linear_probe(train: Any, train_labels: Any, test: Any, classes: int, steps: int = 200) -> Any:
+    """Multinomial logistic regression on standardised features (L-BFGS, light L2)."""
+    import torch
+
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    x, xt = (train - mean) / std, (test - mean) / std
+    layer = torch.nn.Linear(x.shape[1], classes)
+    opt = torch.optim.LBFGS(layer.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> Any:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(layer(x), train_labels) + 1e-4 * layer.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return layer(xt).argmax(1)
+
+
+def run(config: dict[str, Any]) -> int:
+    import torch
+
+    from runtime.radio import bundle
+    from runtime.radio.images import load
+    from runtime.radio.knn import knn_accuracy
+    from runtime.radio.losses import resize_grid
+    from runtime.radio.teachers import load_teacher
+
+    tc = config["task_config"]
+    base = config["base_dir"]
+    ev = tc["evaluation"]
+    student, adaptors, phis, _ = bundle.load(Path(data.resolve_model(str(tc["encoder"]["path"]), base, "encoder")))
+    teachers = [load_teacher(t, base, training.device()) for t in tc["teachers"]]
+    sets = labelled(Path(str(data.resolve(ev["data"], base))))
+    classes = ev.get("classes") or 1 + max(r["label"] for r in sets["train"] + sets["test"])
+    size = max([student.config.resolution, *(t.resolution for t in teachers)])
+
+    summaries: dict[str, dict[str, list[Any]]] = {"train": {}, "test": {}}
+    fidelity: dict[str, list[float]] = {}
+    for split, rows in sets.items():
+        for start in range(0, len(rows), BATCH):
+            images = load([r["image"] for r in rows[start:start + BATCH]], size)
+            with torch.no_grad():
+                s_sum, s_feat = student(images)
+                adapted = adaptors(s_sum, s_feat)
+                for t in teachers:
+                    t_sum, t_feat = t(images)
+                    a_sum, a_feat = adapted[t.name]
+                    if t.name in phis:  # the heads predict PHI-S space: map back to the teacher's
+                        a_feat = phis[t.name].invert_channels_first(a_feat)
+                    pooled = t_sum if t_sum is not None else t_feat.mean((2, 3))
+                    summaries[split].setdefault(t.name, []).append(pooled)
+                    if a_sum is not None:
+                        summaries[split].setdefault(f"student:{t.name}", []).append(a_sum)
+                    if split == "test":
+                        a_feat = resize_grid(a_feat, (t_feat.shape[-2], t_feat.shape[-1]))
+                        fidelity.setdefault(f"fidelity/{t.name}/features", []).append(float(
+                            torch.nn.functional.cosine_similarity(a_feat, t_feat, dim=1).mean()))
+                        if a_sum is not None and t_sum is not None:
+                            fidelity.setdefault(f"fidelity/{t.name}/summary", []).append(float(
+                                torch.nn.functional.cosine_similarity(a_sum, t_sum, dim=1).mean()))
+    results: dict[str, float] = {k: sum(v) / len(v) for k, v in fidelity.items()}
+    train_labels = torch.tensor([r["label"] for r in sets["train"]])
+    test_labels = torch.tensor([r["label"] for r in sets["test"]])
+    for encoder in summaries["train"]:
+        train = torch.cat(summaries["train"][encoder]).float()
+        test = torch.cat(summaries["test"][encoder]).float()
+        if "knn" in ev["probes"]:
+            results[f"knn/{encoder}"] = knn_accuracy(train, train_labels, test, test_labels, classes)
+        if "linear" in ev["probes"]:
+            pred = linear_probe(train, train_labels, test, classes)
+            results[f"linear/{encoder}"] = float((pred == test_labels).float().mean())
+    atomic_write_json(Path(config["outputs"]["metrics"]), {
+        "primary_metric": next(iter(results), None), "train_images": len(sets["train"]),
+        "test_images": len(sets["test"]), **results})
+    log_final(config, {f"eval/{k}": v for k, v in results.items()})
+    return 0

@@ -1,0 +1,1 @@
+"""AM-RADIO-style distillation: teachers, student, adaptors, losses, PHI-S, kNN."""

@@ -1,0 +1,320 @@
+"""Frozen vision teachers for AM-RADIO-style distillation, loaded through transformers.
+
+Each teacher sees the images the way it was trained to: at its own square input resolution and
+with its own normalisation (the model folder's preprocessor_config.json, else the family's
+published mean/std), so one [0, 1] image batch can be fed to every teacher and the student alike.
+A teacher returns what the student is distilled towards: a summary vector (CLIP/SigLIP pooled
+output, DINOv2's normed CLS token; SAM has none) and a spatial feature grid [B, C, h, w].
+
+Full checkpoints (a CLIPModel with its text tower, a SamModel with its mask decoder) load into the
+vision class: transformers drops the other tower's weights, and a teacher that would be missing
+weights is refused instead of running half random.
+
+    build_tiny_teachers(DIR)   # random-init tiny CLIP / DINOv2 / SigLIP / SAM folders for tests
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from runtime.data import resolve_model
+from runtime.errors import TaskInputError
+
+FAMILIES = ("clip", "siglip", "dinov2", "sam")
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+DEFAULT_NORMALISATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "clip": ((0.4815, 0.4578, 0.4082), (0.2686, 0.2613, 0.2758)),
+    "siglip": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "dinov2": IMAGENET,
+    "sam": IMAGENET,
+}
+# model_type in config.json -> the transformers class that holds the vision tower
+MODEL_TYPES: dict[str, dict[str, str]] = {
+    "clip": {"clip": "CLIPVisionModel", "clip_vision_model": "CLIPVisionModel"},
+    "siglip": {"siglip": "SiglipVisionModel", "siglip_vision_model": "SiglipVisionModel"},
+    "dinov2": {"dinov2": "Dinov2Model", "dinov2_with_registers": "Dinov2WithRegistersModel"},
+    "sam": {"sam": "SamVisionModel", "sam_vision_model": "SamVisionModel"},
+}
+# weights a checkpoint may lack without changing the forward pass used here
+HARMLESS_MISSING = ("mask_token",)
+
+
+@dataclass
+class Teacher:
+    """A frozen teacher; call it on [0, 1] images of any size."""
+
+    name: str
+    family: str
+    resolution: int
+    has_summary: bool
+    summary_dim: int | None
+    feature_dim: int
+    model: nn.Module
+    mean: Tensor
+    std: Tensor
+    patch_size: int = 16
+    prefix_tokens: int = 0  # tokens before the patch tokens: CLS (CLIP, DINOv2) and DINOv2 registers
+    interpolate: bool = False  # pass interpolate_pos_encoding=True (resolution != the checkpoint's)
+    forward_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grid(self) -> int:
+        """Feature grid side: resolution // patch_size."""
+        return self.resolution // self.patch_size
+
+    def __call__(self, images: Tensor) -> tuple[Tensor | None, Tensor]:
+        """images [B,3,H,W] in [0,1], any size: resized (bilinear, antialias) to resolution x resolution,
+        normalised, run under torch.no_grad in eval mode; returns (summary [B, summary_dim] or None,
+        features [B, feature_dim, h, w], both float32)."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"teacher {self.name}: expected images [B, 3, H, W], got {list(images.shape)}")
+        param = next(self.model.parameters())
+        x = images.to(device=param.device, dtype=torch.float32)
+        size = (self.resolution, self.resolution)
+        if tuple(x.shape[-2:]) != size:
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        mean = self.mean.to(x.device).view(1, 3, 1, 1)
+        std = self.std.to(x.device).view(1, 3, 1, 1)
+        x = (x - mean) / std
+        self.model.eval()
+        kwargs = dict(self.forward_kwargs)
+        if self.interpolate:
+            kwargs["interpolate_pos_encoding"] = True
+        with torch.no_grad():
+            out = self.model(pixel_values=x.to(param.dtype), **kwargs)
+        if self.family == "sam":
+            return None, out.last_hidden_state.float().contiguous()
+        tokens = out.last_hidden_state[:, self.prefix_tokens:]
+        b, n, c = tokens.shape
+        if n != self.grid * self.grid:
+            raise RuntimeError(f"teacher {self.name}: {n} patch tokens, expected {self.grid}x{self.grid}")
+        features = tokens.transpose(1, 2).reshape(b, c, self.grid, self.grid).float().contiguous()
+        summary = out.pooler_output.float() if self.has_summary else None
+        return summary, features
+
+
+def _as_int(value: Any, what: str) -> int:
+    """config image_size / patch_size: an int, or a square pair."""
+    if isinstance(value, int):
+        return value
+    values = list(value)
+    if len(values) != 2 or values[0] != values[1]:
+        raise TaskInputError(f"{what}: only square sizes are supported, the checkpoint has {value}")
+    return int(values[0])
+
+
+def read_normalisation(path: str, family: str) -> tuple[list[float], list[float], str]:
+    """(mean, std, source): image_mean/image_std of the folder's preprocessor_config.json (local, or
+    in the hub cache for a hub id), else the family default."""
+    from transformers.utils.hub import cached_file
+
+    try:
+        found = cached_file(path, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False,
+                            _raise_exceptions_for_connection_errors=False)
+    except (OSError, ValueError):
+        found = None
+    if found:
+        try:
+            config = json.loads(Path(found).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TaskInputError(f"{found}: not readable JSON ({exc})") from None
+        mean, std = config.get("image_mean"), config.get("image_std")
+        if mean is not None and std is not None:
+            if isinstance(mean, int | float):
+                mean = [mean] * 3
+            if isinstance(std, int | float):
+                std = [std] * 3
+            if len(mean) != 3 or len(std) != 3 or min(float(s) for s in std) <= 0:
+                raise TaskInputError(f"{found}: image_mean/image_std must be 3 numbers each (std > 0), "
+                                     f"got {mean} / {std}")
+            return [float(m) for m in mean], [float(s) for s in std], str(found)
+    default_mean, default_std = DEFAULT_NORMALISATION[family]
+    return list(default_mean), list(default_std), f"{family} default"
+
+
+@contextlib.contextmanager
+def _quiet_load_report() -> Iterator[None]:
+    """transformers logs a table of unused weights when a full checkpoint (CLIPModel with its text
+    tower, SamModel with its mask decoder) loads into the vision class; that is expected here, and
+    missing weights are checked after loading instead."""
+    loggers = [logging.getLogger("transformers.modeling_utils"), logging.getLogger("transformers")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _dtype_for(device: str) -> torch.dtype:
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported(False):
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_teacher(spec: dict[str, Any], base_dir: str, device: str = "cpu") -> Teacher:
+    """A frozen teacher from a spec entry {"name", "name_or_path", "family", "resolution", "has_summary"}
+    ("summary" as in the spec file is read too; default: all families but SAM have a summary)."""
+    import transformers
+
+    name = str(spec.get("name") or spec.get("family") or "teacher")
+    what = f"radio.teachers[{name}]"
+    family = spec.get("family")
+    if family not in FAMILIES:
+        raise TaskInputError(f"{what}.family: {family!r} is not one of {', '.join(FAMILIES)}")
+    if not spec.get("name_or_path"):
+        raise TaskInputError(f"{what}.name_or_path: missing")
+    resolution = int(spec.get("resolution") or 224)
+    has_summary = spec.get("has_summary", spec.get("summary"))
+    has_summary = family != "sam" if has_summary is None else bool(has_summary)
+    if family == "sam" and has_summary:
+        raise TaskInputError(f"{what}.summary: SAM has no summary token; set summary: false (or leave it out)")
+
+    path = resolve_model(str(spec["name_or_path"]), base_dir, f"{what}.name_or_path")
+    try:
+        top = transformers.AutoConfig.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise TaskInputError(f"{what}.name_or_path: {path} has no readable model config ({exc})") from None
+    classes = MODEL_TYPES[family]
+    model_type = getattr(top, "model_type", None)
+    if model_type not in classes:
+        raise TaskInputError(f"{what}: {path} is a {model_type!r} model, not {family} (expected model_type "
+                             f"{' or '.join(map(repr, classes))}); fix family or name_or_path")
+    cls = getattr(transformers, classes[model_type])
+
+    from safetensors import SafetensorError
+
+    dtype = _dtype_for(device)
+    try:
+        with _quiet_load_report():
+            model, info = cls.from_pretrained(path, dtype=dtype, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError) as exc:
+        raise TaskInputError(f"{what}.name_or_path: {path} does not load as {cls.__name__} ({exc})") from None
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.endswith(HARMLESS_MISSING))
+    if missing:
+        raise TaskInputError(f"{what}.name_or_path: {path} lacks {len(missing)} weights of {cls.__name__} "
+                             f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}): it is incomplete or "
+                             f"not a {family} vision checkpoint")
+    model = model.to(device).eval()
+    model.requires_grad_(False)
+    config = model.config
+
+    image_size = _as_int(config.image_size, f"{what}: image_size")
+    patch = _as_int(config.patch_size, f"{what}: patch_size")
+    if resolution % patch:
+        raise TaskInputError(f"{what}.resolution: {resolution} is not a multiple of the patch size {patch}")
+    interpolate = False
+    prefix = 0
+    summary_dim: int | None = None
+    if family == "sam":
+        if resolution != image_size:
+            raise TaskInputError(f"{what}.resolution: {resolution}, but SAM's position embeddings are fixed to "
+                                 f"{image_size}x{image_size} ({path}); set resolution: {image_size}")
+        feature_dim = int(config.output_channels)
+    else:
+        feature_dim = int(config.hidden_size)
+        summary_dim = feature_dim if has_summary else None
+        if family in ("clip", "siglip"):
+            interpolate = resolution != image_size  # CLIP/SigLIP refuse other sizes unless asked
+        # DINOv2 always interpolates its position embeddings to the input size
+        if family == "clip":
+            prefix = 1
+        elif family == "dinov2":
+            prefix = 1 + int(getattr(config, "num_register_tokens", 0) or 0)
+        if family == "siglip" and has_summary and not getattr(config, "vision_use_head", True):
+            raise TaskInputError(f"{what}.summary: {path} has no pooling head (vision_use_head: false), so no "
+                                 "summary; set summary: false")
+
+    mean, std, _ = read_normalisation(path, family)
+    return Teacher(name=name, family=family, resolution=resolution, has_summary=has_summary,
+                   summary_dim=summary_dim, feature_dim=feature_dim, model=model,
+                   mean=torch.tensor(mean, dtype=torch.float32, device=device),
+                   std=torch.tensor(std, dtype=torch.float32, device=device),
+                   patch_size=patch, prefix_tokens=prefix, interpolate=interpolate)
+
+
+def _initialised(model: Any) -> Any:
+    """Every weight drawn from the seeded generator: some classes (SAM's patch embedding in
+    transformers 5) leave parameters as uninitialised memory when built from a config."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.ndim == 1:
+                param.fill_(1.0 if "norm" in name and name.endswith("weight") else 0.0)
+            else:
+                param.normal_(0.0, 0.02 if "pos" not in name else 0.1)
+    return model
+
+
+def build_tiny_teachers(root: Path, seed: int = 0) -> dict[str, Path]:
+    """Random-init tiny teachers, saved with save_pretrained plus an image processor whose
+    preprocessor_config.json carries the family's image_mean/image_std (PIL-based processors, no
+    torchvision): root/tiny-clip, tiny-dinov2, tiny-siglip (image 32, patch 8) and tiny-sam (image 64,
+    patch 8, 16 output channels). Returns {family: folder}."""
+    from transformers import (
+        BitImageProcessorPil,
+        CLIPImageProcessorPil,
+        CLIPVisionConfig,
+        CLIPVisionModel,
+        Dinov2Config,
+        Dinov2Model,
+        SamImageProcessorPil,
+        SamVisionConfig,
+        SamVisionModel,
+        SiglipImageProcessorPil,
+        SiglipVisionConfig,
+        SiglipVisionModel,
+    )
+
+    def square(n: int) -> dict[str, int]:
+        return {"height": n, "width": n}
+
+    def mean(family: str) -> list[float]:
+        return list(DEFAULT_NORMALISATION[family][0])
+
+    def std(family: str) -> list[float]:
+        return list(DEFAULT_NORMALISATION[family][1])
+
+    builds: list[tuple[str, Callable[[], Any], Any]] = [
+        ("clip",
+         lambda: CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                                  num_attention_heads=2, image_size=32, patch_size=8,
+                                                  projection_dim=32)),
+         CLIPImageProcessorPil(size=square(32), crop_size=square(32), do_center_crop=False,
+                            image_mean=mean("clip"), image_std=std("clip"))),
+        ("dinov2",
+         lambda: Dinov2Model(Dinov2Config(hidden_size=48, mlp_ratio=2, num_hidden_layers=2, num_attention_heads=4,
+                                          image_size=32, patch_size=8)),
+         BitImageProcessorPil(size=square(32), crop_size=square(32), do_center_crop=False,
+                           image_mean=mean("dinov2"), image_std=std("dinov2"))),
+        ("siglip",
+         lambda: SiglipVisionModel(SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                                      num_attention_heads=2, image_size=32, patch_size=8)),
+         SiglipImageProcessorPil(size=square(32), image_mean=mean("siglip"), image_std=std("siglip"))),
+        ("sam",
+         lambda: SamVisionModel(SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                                image_size=64, patch_size=8, output_channels=16, window_size=4,
+                                                global_attn_indexes=[1])),
+         SamImageProcessorPil(size={"longest_edge": 64}, pad_size=square(64),
+                           image_mean=mean("sam"), image_std=std("sam"))),
+    ]
+    out: dict[str, Path] = {}
+    for i, (family, make, processor) in enumerate(builds):
+        torch.manual_seed(seed + i)
+        model = _initialised(make())
+        folder = root / f"tiny-{family}"
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        out[family] = folder
+    return out
