@@ -2,7 +2,10 @@
 
 - Fidelity, per teacher, on held-out images: cosine similarity between the student's adapted
   outputs (mapped back through the teacher's PHI-S) and the teacher's own summary and
-  features (student grid resized to the teacher's).
+  features (student grid resized to the teacher's). Beside it, the same similarity for a
+  predictor that knows nothing of the image: the teacher's mean output over the training
+  images (`fidelity/<t>/<part>_mean_baseline`); teachers whose outputs barely vary make high
+  fidelity cheap, and the baseline shows how cheap.
 - kNN classification (k = 20, votes weighted by exp(similarity / 0.07), as RADIO's
   evaluation) and optionally a linear probe (logistic regression) on frozen summary
   features, for the student (each of its summary heads) and for every teacher (SAM has no
@@ -83,6 +86,8 @@ def run(config: dict[str, Any]) -> int:
 
     summaries: dict[str, dict[str, list[Any]]] = {"train": {}, "test": {}}
     fidelity: dict[str, list[float]] = {}
+    sums: dict[str, list[Any]] = {}  # per teacher: [summary sum, feature sum, count] over the training images
+    cos = torch.nn.functional.cosine_similarity
     for split, rows in sets.items():
         for start in range(0, len(rows), BATCH):
             images = load([r["image"] for r in rows[start:start + BATCH]], size)
@@ -95,16 +100,25 @@ def run(config: dict[str, Any]) -> int:
                     if t.name in phis:  # the heads predict PHI-S space: map back to the teacher's
                         a_feat = phis[t.name].invert_channels_first(a_feat)
                     pooled = t_sum if t_sum is not None else t_feat.mean((2, 3))
+                    if split == "train":
+                        acc = sums.setdefault(t.name, [0.0, 0.0, 0])
+                        acc[0] = acc[0] + (t_sum.sum(0) if t_sum is not None else 0.0)
+                        acc[1], acc[2] = acc[1] + t_feat.sum(0), acc[2] + t_feat.shape[0]
                     summaries[split].setdefault(t.name, []).append(pooled)
                     if a_sum is not None:
                         summaries[split].setdefault(f"student:{t.name}", []).append(a_sum)
                     if split == "test":
                         a_feat = resize_grid(a_feat, (t_feat.shape[-2], t_feat.shape[-1]))
-                        fidelity.setdefault(f"fidelity/{t.name}/features", []).append(float(
-                            torch.nn.functional.cosine_similarity(a_feat, t_feat, dim=1).mean()))
+                        mean_sum, mean_feat, n = sums[t.name]
+                        fidelity.setdefault(f"fidelity/{t.name}/features", []).append(
+                            float(cos(a_feat, t_feat, dim=1).mean()))
+                        fidelity.setdefault(f"fidelity/{t.name}/features_mean_baseline", []).append(
+                            float(cos((mean_feat / n).expand_as(t_feat), t_feat, dim=1).mean()))
                         if a_sum is not None and t_sum is not None:
-                            fidelity.setdefault(f"fidelity/{t.name}/summary", []).append(float(
-                                torch.nn.functional.cosine_similarity(a_sum, t_sum, dim=1).mean()))
+                            fidelity.setdefault(f"fidelity/{t.name}/summary", []).append(
+                                float(cos(a_sum, t_sum, dim=1).mean()))
+                            fidelity.setdefault(f"fidelity/{t.name}/summary_mean_baseline", []).append(
+                                float(cos((mean_sum / n).expand_as(t_sum), t_sum, dim=1).mean()))
     results: dict[str, float] = {k: sum(v) / len(v) for k, v in fidelity.items()}
     train_labels = torch.tensor([r["label"] for r in sets["train"]])
     test_labels = torch.tensor([r["label"] for r in sets["test"]])

@@ -90,6 +90,7 @@ def test_tiny_radio_end_to_end_with_report(tmp_path, tiny_assets):
     for t in ("clip", "dinov2", "sam"):
         assert 0.05 < enc[f"fidelity/{t}/features"] <= 1.0  # the heads learned something of every teacher
         assert 0.0 <= enc[f"knn/{t}"] <= 1.0 and 0.0 <= enc[f"linear/{t}"] <= 1.0
+    assert -1.0 <= enc["fidelity/clip/summary_mean_baseline"] <= 1.0
     assert "fidelity/sam/summary" not in enc and {"knn/student:clip", "knn/student:dinov2"} <= set(enc)
 
     # LLaVA's two stages per variant: the finetune run starts from the pretrain run's model
@@ -106,7 +107,8 @@ def test_tiny_radio_end_to_end_with_report(tmp_path, tiny_assets):
     code, out, _ = run_cli("report", "radio-tiny", "--root", tmp_path / "runs")
     assert code == 0 and "## MLLM on each encoder variant" in out
     md = (tmp_path / "runs" / "radio-tiny" / "report" / "report.md").read_text()
-    assert f"| sam |  | {enc['fidelity/sam/features']:.3f} |" in md
+    assert (f"| sam |  |  | {enc['fidelity/sam/features']:.3f} | {enc['fidelity/sam/features_mean_baseline']:.3f} |"
+            in md)
     assert f"| student:dinov2 | {enc['knn/student:dinov2']:.3f} |" in md
     for v in ("clip", "student", "concat"):
         assert f"| {v} | - | {metrics(rows[f'evaluate_mllm_{v}'])['exact_match']:.3f} |" in md

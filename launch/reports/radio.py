@@ -26,10 +26,13 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
         teachers = sorted({k.split("/")[1] for k in m if k.startswith("fidelity/")})
         if teachers:
             lines += [f"## Student fidelity to each teacher ({_point(run)})", "",
-                      "Cosine similarity of the student's adapted outputs to the teacher's, held-out images.", "",
-                      "| teacher | summary | features |", "|---|---|---|"]
-            lines += [f"| {t} | {_fmt(m.get(f'fidelity/{t}/summary'))} | {_fmt(m.get(f'fidelity/{t}/features'))} |"
-                      for t in teachers]
+                      "Cosine similarity of the student's adapted outputs to the teacher's, held-out images; "
+                      "baseline: the teacher's mean output over the training images, whatever the image.", "",
+                      "| teacher | summary | summary baseline | features | features baseline |",
+                      "|---|---|---|---|---|"]
+            lines += ["| " + " | ".join([t, *(_fmt(m.get(f"fidelity/{t}/{k}")) for k in (
+                "summary", "summary_mean_baseline", "features", "features_mean_baseline"))]) + " |"
+                for t in teachers]
             lines.append("")
         encoders = sorted({k.split("/", 1)[1] for k in m if k.startswith(("knn/", "linear/"))},
                           key=lambda e: (not e.startswith("student"), e))
