@@ -18,6 +18,8 @@ TASKS: dict[str, str] = {  # task name -> module under runtime/
     "distill": "distill",
     "encoder_eval": "encoder_eval",
     "mllm": "mllm",
+    "benchmark": "benchmark",
+    "ladder_aggregate": "ladder_aggregate",
 }
 
 

@@ -104,7 +104,7 @@ VLM_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 # bump when build_all makes something new: asset folders of an older version are rebuilt
-FIXTURES_VERSION = "4: tiny teachers (initialised) and shapes\n"
+FIXTURES_VERSION = "5: ladder models and tasks\n"
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 30)}
 
 
@@ -173,6 +173,19 @@ def colour_images(out: Path, n: int, seed: int) -> list[dict[str, str]]:
     return rows
 
 
+def ladder_tasks(out: Path, seed: int, n: int = 48) -> None:
+    """Two local tasks of different abilities for the size ladder: arithmetic questions
+    (math, generated answers) and number comparisons (logic, a yes/no choice)."""
+    rng = random.Random(seed + 7)
+    write_jsonl(out / "arith.jsonl", [{"question": r["prompt"], "answer": r["completion"]}
+                                      for r in arithmetic(n, seed + 3)])
+    rows = []
+    for _ in range(n):
+        a, b = rng.randint(0, 50), rng.randint(0, 50)
+        rows.append({"question": f"Is {a} greater than {b}?", "choices": ["yes", "no"], "answer": 0 if a > b else 1})
+    write_jsonl(out / "compare.jsonl", rows)
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
@@ -194,6 +207,8 @@ def build_all(root: Path, seed: int = 0) -> dict[str, Path]:
     tokenizer = build_tokenizer(lm, corpus(train))
     build_lm(lm, tokenizer, seed)
     build_lm(root / "tiny-lm-wide", tokenizer, seed + 1, hidden=96)
+    build_lm(root / "tiny-lm-wider", tokenizer, seed + 2, hidden=128, layers=3)
+    ladder_tasks(root / "tiny-ladder", seed)
     colours = root / "tiny-colours"
     write_jsonl(colours / "train.jsonl", colour_images(colours, 128, seed))
     write_jsonl(colours / "test.jsonl", colour_images(colours, 32, seed + 1))

@@ -7,4 +7,5 @@ SECTIONS: dict[str, str] = {  # kind -> module under launch.reports
     "formula_dpo": "formula_dpo",
     "spin": "spin",
     "radio": "radio",
+    "size_ladder": "size_ladder",
 }

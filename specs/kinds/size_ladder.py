@@ -50,6 +50,7 @@ class Intervention(Section):
     temperature: float = Field(0.0, ge=0)
     verifier: Literal["rule", "reward_model"] | None = None
     verifier_model: str | None = None
+    max_new_tokens: int | None = Field(None, gt=0, description="default: 64 plain, 256 with a chain of thought")
 
 
 class ResourceTier(Section):

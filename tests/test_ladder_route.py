@@ -1,0 +1,126 @@
+"""Route size_ladder: the full-scale plan, the harness task configs per intervention, the
+best-of-n rule verifier, the ladder's arithmetic on known inputs, and the tiny ladder end
+to end through lm-evaluation-harness with the report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from compiler import compile
+from runtime.ladder.arithmetic import ladder, mean_with_stderr
+from runtime.ladder.harness import filters, local_task, named_task
+from runtime.ladder.verifiers import pick_by_rule, rule_score
+from specs import load_spec
+from tests.conftest import EXAMPLES
+from tests.launch_helpers import metrics, run_cli, status
+
+
+def test_full_scale_example_sizes_gpus_by_parameters():
+    plan = compile(load_spec(EXAMPLES / "size_ladder.yaml"))
+    cells = [r for r in plan.runs if r.stage_type == "evaluate"]
+    assert len(cells) == 7 * 4 and {r.task for r in cells} == {"benchmark"}
+    gpus = {}
+    for r in cells:
+        gpus[r.config["task_config"]["model"]["name"]] = r.resources["gpus_per_node"]
+    assert gpus == {"q0.5b": 1, "q1.5b": 1, "q3b": 1, "q7b": 1, "q14b": 1, "q32b": 2, "q72b": 4}
+    agg = plan.runs[-1]
+    assert agg.task == "ladder_aggregate" and set(agg.depends_on) == {r.id for r in cells}
+    sc = next(r for r in cells if r.name == "eval_q7b_sc8").config["task_config"]["intervention"]
+    assert (sc["type"], sc["n"], sc["temperature"]) == ("self_consistency", 8, 0.7)
+
+
+LOCAL = {"name": "add", "path": "/data/add.jsonl", "output_type": "generate_until",
+         "prompt_template": "Q: {{question}}", "answer_field": "answer", "choices_field": None,
+         "answer_extractor": "last_number", "metric": "exact_match", "num_fewshot": 0}
+
+
+def test_harness_configs_per_intervention():
+    plain = local_task("math", LOCAL, {"type": "none", "n": 1, "temperature": 0.0})
+    assert plain["task"] == "math__add" and plain["dataset_path"] == "json"
+    assert plain["dataset_kwargs"] == {"data_files": {"test": "/data/add.jsonl"}}
+    assert plain["doc_to_text"] == "Q: {{question}}" and plain["generation_kwargs"]["do_sample"] is False
+    assert [f["name"] for f in plain["filter_list"]] == ["flexible", "strict"] and plain["repeats"] == 1
+    sc = local_task("math", LOCAL, {"type": "self_consistency", "n": 5, "temperature": 0.7})
+    assert "step by step" in sc["doc_to_text"] and sc["repeats"] == 5
+    assert sc["generation_kwargs"]["do_sample"] is True and sc["generation_kwargs"]["temperature"] == 0.7
+    vote = sc["filter_list"][-1]
+    assert vote["name"] == "flexible-maj" and [s["function"] for s in vote["filter"]] == [
+        "regex", "majority_vote", "take_first"]
+    assert filters("last_number", False)[0]["filter"][0]["group_select"] == -1  # the last number
+    # a harness task keeps its own filters and gains a majority-vote twin of each
+    shipped = {"task": "gsm8k", "output_type": "generate_until", "doc_to_text": "Q: {{question}}", "tag": ["math"],
+               "filter_list": [{"name": "strict-match", "filter": [{"function": "regex", "regex_pattern": "#### (.*)"},
+                                                                   {"function": "take_first"}]}]}
+    twin = named_task(shipped, {"type": "self_consistency", "n": 3, "temperature": 0.5})
+    assert [f["name"] for f in twin["filter_list"]] == ["strict-match", "strict-match-maj"] and "tag" not in twin
+    assert named_task(shipped, {"type": "none", "n": 1, "temperature": 0.0}) == shipped
+
+
+def test_rule_verifier_prefers_correct_arithmetic_and_a_stated_answer():
+    assert rule_score("3 + 4 = 7. The answer is 7.") == 2.0
+    assert rule_score("3 + 4 = 8. The answer is 8.") == 1.0
+    assert rule_score("12 - 5 = 7 and 7 * 2 = 15") == 0.5
+    assert pick_by_rule(["3 + 4 = 8", "3 + 4 = 7", "3 + 4 = 7. The answer is 7."]) == 2
+    assert pick_by_rule(["no numbers", "neither"]) == 0  # ties: the first
+
+
+def test_mean_with_stderr_of_tasks():
+    mean, se = mean_with_stderr([(0.6, 0.03), (0.4, 0.04)])
+    assert mean == pytest.approx(0.5) and se == pytest.approx(0.025)  # sqrt(0.03^2 + 0.04^2) / 2
+
+
+def test_ladder_arithmetic_on_known_inputs():
+    def cell(model, size, iv, math_score, se, **extra):
+        return {"model": model, "size": size, "intervention": iv,
+                "metrics": {"ability/math": math_score, "ability/math_stderr": se, **extra}}
+
+    rows = {(r.intervention, r.model): r for r in ladder([
+        cell("s", 1e9, "none", 0.2, 0.03), cell("l", 7e9, "none", 0.8, 0.04),
+        cell("s", 1e9, "sc", 0.3, 0.04, **{"pass_at_n/math": 0.5}), cell("l", 7e9, "sc", 0.9, 0.03)])}
+    assert rows[("none", "s")].retention == pytest.approx(0.25) and rows[("none", "l")].retention == 1.0
+    assert rows[("sc", "s")].retention == pytest.approx(0.3 / 0.9)
+    assert rows[("sc", "s")].gain == pytest.approx(0.1) and rows[("sc", "s")].gain_stderr == pytest.approx(0.05)
+    assert rows[("none", "s")].gain is None and rows[("sc", "s")].pass_at_n == 0.5
+    assert rows[("sc", "l")].pass_at_n is None and math.isclose(rows[("sc", "l")].gain or 0, 0.1)
+
+
+@pytest.mark.slow
+def test_tiny_ladder_end_to_end_with_report(tmp_path, tiny_assets):
+    spec = tmp_path / "size_ladder-tiny.yaml"
+    text = (EXAMPLES / "size_ladder-tiny.yaml").read_text().replace("runs/assets", str(tiny_assets))
+    spec.write_text(text.replace("output_root: runs", f"output_root: {tmp_path / 'runs'}")
+                    .replace("extends: size_ladder.yaml", f"extends: {EXAMPLES / 'size_ladder.yaml'}"))
+    code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty")
+    assert code == 0, err
+    rows = {r["name"]: r for r in status(tmp_path / "runs", "size-ladder-tiny")}
+    assert len(rows) == 13 and {r["state"] for r in rows.values()} == {"COMPLETED"}, rows
+    plain = metrics(rows["eval_tiny-l_none"])
+    assert {"ability/math", "ability/logic"} <= set(plain)  # the choice task runs under plain decoding
+    assert 0.0 <= plain["ability/logic"] <= 1.0 and plain["chat_template"] is True
+    assert "task/arithmetic__add/exact_match,strict" in plain and "task/arithmetic__add/exact_match,flexible" in plain
+    bo = metrics(rows["eval_tiny-s_bo4"])
+    assert "ability/logic" not in bo and bo["task/arithmetic__add/score_is"] == "best_of_n"
+    samples = [json.loads(x) for x in Path(rows["eval_tiny-s_bo4"]["run_dir"], "outputs/samples.jsonl")
+               .read_text().splitlines()]
+    assert len(samples) == 16 and all(len(s["responses"]) == 4 and 0 <= s["chosen"] < 4 for s in samples)
+    hits = [s["answers"][s["chosen"]].replace(",", "").strip().lower() == str(s["target"]).lower() for s in samples]
+    assert bo["ability/math"] == pytest.approx(sum(hits) / len(hits))
+    oracle = [any(a.replace(",", "").strip().lower() == str(s["target"]).lower() for a in s["answers"])
+              for s in samples]
+    assert bo["pass_at_n/math"] == pytest.approx(sum(oracle) / len(oracle)) and bo["pass_at_n/math"] >= bo[
+        "ability/math"]
+    assert "Let's think step by step" in samples[0]["prompt"] and "<|im_start|>" in samples[0]["prompt"]
+
+    table = json.loads(Path(rows["aggregate"]["run_dir"], "outputs/ladder.json").read_text())["rows"]
+    assert len(table) == 3 * 4 + 3  # math in every cell, logic under plain decoding only
+    code, out, _ = run_cli("report", "size-ladder-tiny", "--root", tmp_path / "runs")
+    assert code == 0 and "## The ladder" in out
+    report = tmp_path / "runs" / "size-ladder-tiny" / "report"
+    md = (report / "report.md").read_text()
+    lo = metrics(rows["eval_tiny-s_none"])
+    assert f"| logic | {lo['ability/logic']:.3f} ± {lo['ability/logic_stderr']:.3f} |" in md
+    assert (report / "ladder_heatmap.png").stat().st_size > 1000 and (report / "ladder_lines.png").stat().st_size > 1000
