@@ -24,7 +24,7 @@ TASK_OUTPUTS: dict[str, dict[str, str]] = {
     "benchmark": {"samples": "outputs/samples.jsonl"},
     "ladder_aggregate": {"table": "outputs/ladder.csv"},
     "filter_chains": {"data": "outputs/chains.jsonl"},
-    "plan_solve": {"predictions": "outputs/predictions.jsonl"},
+    "plan_solve": {"predictions": "outputs/predictions.jsonl", "plans": "outputs/accepted_plans.jsonl"},
     "smoke": {"checkpoint": "checkpoints/smoke.json"},
 }
 

@@ -20,6 +20,8 @@ TASKS: dict[str, str] = {  # task name -> module under runtime/
     "mllm": "mllm",
     "benchmark": "benchmark",
     "ladder_aggregate": "ladder_aggregate",
+    "filter_chains": "filter_chains",
+    "plan_solve": "plan_solve",
 }
 
 

@@ -141,6 +141,7 @@ EVALUATORS: dict[str, str] = {  # name -> "module:function", imported only when 
     "default": "runtime.evaluate:default_evaluator",
     "formula": "runtime.formulas.evaluator:evaluate",
     "mllm": "runtime.radio.mllm_eval:evaluate",
+    "reasoning": "runtime.reasoning.evaluator:evaluate",
 }
 
 

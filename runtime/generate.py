@@ -33,14 +33,16 @@ def load_model(model_cfg: dict[str, Any], base_dir: str, vision: bool = False) -
                                   "model.tokenizer")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(model_cfg.get("dtype", ""),
                                                                                         "auto")
+    # a model larger than one GPU (a 72B solver on 4 GPUs) is spread over this process's GPUs
+    spread = {"device_map": "auto"} if torch.cuda.device_count() > 1 and "RANK" not in os.environ else {}
     try:
         if vision:
             processing = AutoProcessor.from_pretrained(tok_path)
             processing.tokenizer.padding_side = "left"
-            model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+            model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **spread)
         else:
             processing = AutoTokenizer.from_pretrained(tok_path, padding_side="left")
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **spread)
     except (OSError, ValueError) as exc:
         raise TaskInputError(f"model.name_or_path: {path} is not a model this machine can load ({exc}); "
                              "download it where the hub is reachable and point the spec at the folder") from None
@@ -48,7 +50,7 @@ def load_model(model_cfg: dict[str, Any], base_dir: str, vision: bool = False) -
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not spread:
         model = model.to("cuda")  # type: ignore[arg-type]
     return model, processing
 
@@ -158,7 +160,13 @@ def run(config: dict[str, Any]) -> int:
                   flush=True)
 
         if todo:
-            generate_batched(model, tokenizer, [ds[i][field] for i in todo], gen, on_batch=write)
+            texts = [str(ds[i][field]) for i in todo]
+            if tc.get("prompt_style") == "cot":  # chain-of-thought prompts, with exemplars when asked
+                from runtime.reasoning.chains import prompt
+
+                shots = exemplars(tc, base)
+                texts = [prompt(t, shots) for t in texts]
+            generate_batched(model, tokenizer, texts, gen, on_batch=write)
     atomic_write_json(out_dir / f".shard{shard}-of-{shards}.done", {
         "prompts": len(todo), "new_tokens": new_tokens, "seconds": time.time() - started})
     if _merge_when_complete(out_dir, shards, Path(config["outputs"]["generations"])):
@@ -172,6 +180,22 @@ def run(config: dict[str, Any]) -> int:
             "tokens_per_second": sum(s["new_tokens"] for s in stats) / seconds if seconds else 0.0,
             "prompts_per_second": sum(s["prompts"] for s in stats) / seconds if seconds else 0.0})
     return 0
+
+
+def exemplars(tc: dict[str, Any], base: str) -> list[str]:
+    """`few_shot` worked examples for a chain-of-thought prompt: the first rows of
+    `few_shot_file` (else of the prompts file) with their gold rationale and answer."""
+    k = int(tc.get("few_shot") or 0)
+    if not k:
+        return []
+    from runtime.reasoning.chains import exemplar
+
+    fields = tc.get("fields", {})
+    path = str(data.resolve(tc.get("few_shot_file") or tc["prompts"], base))
+    ds = data.load(path, "jsonl", "reasoning.bootstrap.few_shot_file")
+    q, a = fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")
+    data.require_columns(ds, [q, a], path, "data.prompt_field / data.completion_field")
+    return [exemplar(ds[i], q, a) for i in range(min(k, len(ds)))]
 
 
 def _answered(part: Path) -> set[int]:

@@ -104,7 +104,7 @@ VLM_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 # bump when build_all makes something new: asset folders of an older version are rebuilt
-FIXTURES_VERSION = "5: ladder models and tasks\n"
+FIXTURES_VERSION = "6: reasoning data\n"
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 30)}
 
 
@@ -209,6 +209,10 @@ def build_all(root: Path, seed: int = 0) -> dict[str, Path]:
     build_lm(root / "tiny-lm-wide", tokenizer, seed + 1, hidden=96)
     build_lm(root / "tiny-lm-wider", tokenizer, seed + 2, hidden=128, layers=3)
     ladder_tasks(root / "tiny-ladder", seed)
+    for split, n, offset in (("train", 96, 11), ("test", 32, 12)):  # GSM8K's format: rationale #### answer
+        write_jsonl(root / "tiny-arith" / f"{split}.jsonl", [
+            {"question": r["prompt"], "answer": f"{r['prompt'][8:-1]} = {r['completion']} #### {r['completion']}"}
+            for r in arithmetic(n, seed + offset)])
     colours = root / "tiny-colours"
     write_jsonl(colours / "train.jsonl", colour_images(colours, 128, seed))
     write_jsonl(colours / "test.jsonl", colour_images(colours, 32, seed + 1))

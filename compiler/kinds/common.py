@@ -32,3 +32,9 @@ def evaluation(exp: ExperimentBase, settings: EvaluationSettings, model_cfg: dic
         "evaluation": settings.model_dump(mode="json"),
         **extra,
     }
+
+
+def timeline(step: int, prefix: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Where a run's figures go on the experiment's one TensorBoard timeline
+    (runtime.tb.log_timeline): iterative routes put iteration t at step t + 1."""
+    return {"step": step, "prefix": prefix, "tags": tags}

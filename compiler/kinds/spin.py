@@ -18,7 +18,7 @@ PAIRS_TAGS = {"pairs": "data/pairs", "new_pairs": "data/new_pairs", "identical_t
 
 
 def timeline(step: int, prefix: str = "spin/", tags: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"step": step, "prefix": prefix, "tags": tags}
+    return common.timeline(step, prefix, tags)
 
 
 def stages(exp: SpinExperiment) -> list[StageNode]:

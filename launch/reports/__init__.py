@@ -8,4 +8,5 @@ SECTIONS: dict[str, str] = {  # kind -> module under launch.reports
     "spin": "spin",
     "radio": "radio",
     "size_ladder": "size_ladder",
+    "reasoning": "reasoning",
 }

@@ -1,0 +1,84 @@
+"""`labspec report` for reasoning: one row per bootstrap iteration (row 0: the base model,
+few-shot) with coverage, yield, distinct chains per question, the share from
+rationalisation, data size, SFT loss and held-out greedy / majority accuracy; the planner +
+solver comparison; a plot of accuracy and coverage against the iteration."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from launch.ledger import RunRecord
+
+STAGE = re.compile(r"(filter|sft|evaluate)_t(\d+)$")
+FILTER = (("data_size", "data"), ("coverage", "coverage"), ("yield", "yield"),
+          ("distinct_per_question", "distinct/q"), ("rationalization_share", "rationalised"))
+EVAL = (("greedy_accuracy", "greedy acc"), ("majority_accuracy", "majority acc"))
+
+
+def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
+    from launch.report import axes_of, final_metrics
+
+    table: dict[tuple[str, int], dict[str, float]] = {}
+    plan: list[tuple[str, dict[str, float]]] = []
+    for run in runs:
+        point = ", ".join(f"{k}={v}" for k, v in sorted(axes_of(run.run_dir).items())) or "-"
+        m = final_metrics(run.run_dir)
+        if run.stage == "plan_solve":
+            plan.append((point, m))
+            continue
+        if run.stage == "evaluate_start":
+            kind, step = "evaluate", 0
+        elif found := STAGE.match(run.stage):
+            kind, step = found.group(1), int(found.group(2)) + 1
+        else:
+            continue
+        row = table.setdefault((point, step), {})
+        if kind == "filter":
+            row.update({label: m[key] for key, label in FILTER if key in m})
+        elif kind == "sft" and "train_loss" in m:
+            row["sft loss"] = m["train_loss"]
+        elif kind == "evaluate":
+            row.update({label: m[key] for key, label in EVAL if key in m})
+            row.update({f"pass@{k.split('_')[-1]}": v for k, v in m.items() if k.startswith("pass_at_")})
+    if not table:
+        return "", []
+    columns = [label for _, label in FILTER] + ["sft loss"] + [label for _, label in EVAL]
+    columns += sorted({k for row in table.values() for k in row if k.startswith("pass@")})
+    lines = ["## Bootstrap iterations", "", "Row t+1: the data sampled by model t and the model trained on it; "
+             "row 0: the base model (few-shot).", "",
+             "| grid point | model | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 2)]
+    for (point, step), row in sorted(table.items()):
+        lines.append(f"| {point} | {step} | " + " | ".join(f"{row[c]:.4g}" if c in row else "" for c in columns)
+                     + " |")
+    for point, m in plan:
+        lines += ["", f"## Planner + solver ({point})", "",
+                  "| solver alone | solver with plan | plans accepted | rescued | hurt | planner tokens | "
+                  "solver tokens alone | solver tokens with plan |", "|" + "---|" * 8,
+                  "| " + " | ".join(f"{m.get(k, float('nan')):.3g}" for k in (
+                      "solver_accuracy", "solver_with_plan_accuracy", "plan_acceptance", "rescued", "hurt",
+                      "planner_tokens", "solver_tokens_alone", "solver_tokens_with_plan")) + " |"]
+    return "\n".join(lines) + "\n", _plot(table, out)
+
+
+def _plot(table: dict[tuple[str, int], dict[str, float]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for point in sorted({p for p, _ in table}):
+        for ax, keys in zip(axes, (("greedy acc", "majority acc"), ("coverage", "yield")), strict=True):
+            for key in keys:
+                xs = sorted((s, row[key]) for (p, s), row in table.items() if p == point and key in row)
+                if xs:
+                    ax.plot([s for s, _ in xs], [v for _, v in xs], "o-", label=key if point == "-" else
+                            f"{key} ({point})")
+    for ax, title in zip(axes, ("held-out accuracy", "training data"), strict=True):
+        ax.set(xlabel="model (0 = base)", title=title, ylim=(0, 1))
+        ax.legend(fontsize=7)
+    path = out / "reasoning_iterations.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return [path]

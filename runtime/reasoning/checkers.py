@@ -1,0 +1,70 @@
+"""Is a final answer right? Numeric (with tolerance; "1,000", "1e3", "3/4", "$5", "50%"
+all read as numbers), exact string, a regular expression the answer must match with the
+gold in its first group, or symbolic equality through sympy ("x*(x+1)" == "x**2 + x")."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Any
+
+NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+def parse_number(text: str) -> float | None:
+    """A number from an answer as people write it, or None."""
+    t = str(text).strip().rstrip(".").replace(",", "").replace("$", "").replace(" ", "")
+    percent = t.endswith("%")
+    t = t.rstrip("%")
+    try:
+        if "/" in t:
+            num, den = t.split("/", 1)
+            value = float(Fraction(int(num), int(den)))
+        elif NUMBER.match(t):
+            value = float(t)
+        else:
+            return None
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value / 100 if percent else value
+
+
+def numeric(answer: str, gold: str, tolerance: float) -> bool:
+    a, g = parse_number(answer), parse_number(gold)
+    if a is None or g is None:
+        return False
+    return abs(a - g) <= tolerance * max(1.0, abs(g))
+
+
+def exact(answer: str, gold: str) -> bool:
+    return " ".join(str(answer).split()).strip(". ").lower() == " ".join(str(gold).split()).strip(". ").lower()
+
+
+def regex(answer: str, gold: str, pattern: str) -> bool:
+    found = re.search(pattern, str(answer))
+    if not found:
+        return False
+    value = found.group(1) if found.groups() else found.group()
+    return exact(value, gold)
+
+
+def symbolic(answer: str, gold: str) -> bool:
+    import sympy
+
+    try:
+        a = sympy.sympify(str(answer).replace("^", "**"))
+        g = sympy.sympify(str(gold).replace("^", "**"))
+        return bool(sympy.simplify(a - g) == 0)
+    except (sympy.SympifyError, TypeError, SyntaxError, AttributeError):
+        return exact(answer, gold)
+
+
+def check(answer: str, gold: str, checker: dict[str, Any]) -> bool:
+    kind = checker.get("type", "numeric")
+    if kind == "numeric":
+        return numeric(answer, gold, float(checker.get("tolerance", 1e-6)))
+    if kind == "regex":
+        return regex(answer, gold, str(checker["regex"]))
+    if kind == "sympy":
+        return symbolic(answer, gold)
+    return exact(answer, gold)
