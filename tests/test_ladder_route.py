@@ -124,3 +124,26 @@ def test_tiny_ladder_end_to_end_with_report(tmp_path, tiny_assets):
     lo = metrics(rows["eval_tiny-s_none"])
     assert f"| logic | {lo['ability/logic']:.3f} ± {lo['ability/logic_stderr']:.3f} |" in md
     assert (report / "ladder_heatmap.png").stat().st_size > 1000 and (report / "ladder_lines.png").stat().st_size > 1000
+
+
+def test_harness_registry_tasks_are_rewritten_or_refused():
+    from lm_eval.tasks import TaskManager
+
+    from runtime.benchmark import named
+    from runtime.errors import TaskInputError
+    from runtime.ladder.harness import extraction, score_filter
+
+    tm = TaskManager()
+    plain = {"type": "none", "name": "none", "n": 1, "temperature": 0.0}
+    vote = {"type": "self_consistency", "name": "sc", "n": 8, "temperature": 0.7}
+    gsm, output = named(tm, "math", "gsm8k", plain)
+    assert output == "generate_until" and gsm["task"] == "math__gsm8k"
+    assert [f["name"] for f in gsm["filter_list"]] == ["strict-match", "flexible-extract"]  # the harness's own
+    assert score_filter(gsm) == "flexible-extract" and extraction(gsm)[1] == -1
+    sc, _ = named(tm, "math", "gsm8k", vote)
+    assert sc["repeats"] == 8 and "flexible-extract-maj" in [f["name"] for f in sc["filter_list"]]
+    assert named(tm, "commonsense", "hellaswag", vote)[0] is None  # a scored-choice task: plain decoding only
+    with pytest.raises(TaskInputError, match="group or tag"):
+        named(tm, "knowledge", "mmlu", plain)
+    with pytest.raises(TaskInputError, match="not a task lm-evaluation-harness knows"):
+        named(tm, "math", "gsm9k", plain)
