@@ -78,8 +78,10 @@ def run(config: dict[str, Any]) -> int:
     tc = config["task_config"]
     base = config["base_dir"]
     ev = tc["evaluation"]
+    device = training.device()
     student, adaptors, phis, _ = bundle.load(Path(data.resolve_model(str(tc["encoder"]["path"]), base, "encoder")))
-    teachers = [load_teacher(t, base, training.device()) for t in tc["teachers"]]
+    student, adaptors = student.to(device), adaptors.to(device)
+    teachers = [load_teacher(t, base, device) for t in tc["teachers"]]
     sets = labelled(Path(str(data.resolve(ev["data"], base))))
     classes = ev.get("classes") or 1 + max(r["label"] for r in sets["train"] + sets["test"])
     size = max([student.config.resolution, *(t.resolution for t in teachers)])
@@ -90,12 +92,13 @@ def run(config: dict[str, Any]) -> int:
     cos = torch.nn.functional.cosine_similarity
     for split, rows in sets.items():
         for start in range(0, len(rows), BATCH):
-            images = load([r["image"] for r in rows[start:start + BATCH]], size)
+            images = load([r["image"] for r in rows[start:start + BATCH]], size).to(device)
             with torch.no_grad():
                 s_sum, s_feat = student(images)
                 adapted = adaptors(s_sum, s_feat)
                 for t in teachers:
                     t_sum, t_feat = t(images)
+                    t_feat = t_feat.float()
                     a_sum, a_feat = adapted[t.name]
                     if t.name in phis:  # the heads predict PHI-S space: map back to the teacher's
                         a_feat = phis[t.name].invert_channels_first(a_feat)
@@ -104,9 +107,9 @@ def run(config: dict[str, Any]) -> int:
                         acc = sums.setdefault(t.name, [0.0, 0.0, 0])
                         acc[0] = acc[0] + (t_sum.sum(0) if t_sum is not None else 0.0)
                         acc[1], acc[2] = acc[1] + t_feat.sum(0), acc[2] + t_feat.shape[0]
-                    summaries[split].setdefault(t.name, []).append(pooled)
+                    summaries[split].setdefault(t.name, []).append(pooled.float().cpu())  # probes run on the CPU
                     if a_sum is not None:
-                        summaries[split].setdefault(f"student:{t.name}", []).append(a_sum)
+                        summaries[split].setdefault(f"student:{t.name}", []).append(a_sum.float().cpu())
                     if split == "test":
                         a_feat = resize_grid(a_feat, (t_feat.shape[-2], t_feat.shape[-1]))
                         mean_sum, mean_feat, n = sums[t.name]

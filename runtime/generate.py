@@ -34,7 +34,8 @@ def load_model(model_cfg: dict[str, Any], base_dir: str, vision: bool = False) -
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(model_cfg.get("dtype", ""),
                                                                                         "auto")
     # a model larger than one GPU (a 72B solver on 4 GPUs) is spread over this process's GPUs
-    spread = {"device_map": "auto"} if torch.cuda.device_count() > 1 and "RANK" not in os.environ else {}
+    alone = int(os.environ.get("WORLD_SIZE", "1")) == 1  # one process: the job's GPUs are all its own
+    spread = {"device_map": "auto"} if torch.cuda.device_count() > 1 and alone else {}
     try:
         if vision:
             processing = AutoProcessor.from_pretrained(tok_path)
@@ -192,7 +193,8 @@ def exemplars(tc: dict[str, Any], base: str) -> list[str]:
 
     fields = tc.get("fields", {})
     path = str(data.resolve(tc.get("few_shot_file") or tc["prompts"], base))
-    ds = data.load(path, "jsonl", "reasoning.bootstrap.few_shot_file")
+    ds = data.load(path, "jsonl" if tc.get("few_shot_file") else fields.get("format", "jsonl"),
+                   "reasoning.bootstrap.few_shot_file")
     q, a = fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")
     data.require_columns(ds, [q, a], path, "data.prompt_field / data.completion_field")
     return [exemplar(ds[i], q, a) for i in range(min(k, len(ds)))]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import data
+from runtime.errors import TaskInputError
 from runtime.io import atomic_write_json
 from runtime.reasoning import chains
 from runtime.reasoning.checkers import check
@@ -31,7 +32,7 @@ def run(config: dict[str, Any]) -> int:
     fields = tc.get("fields", {})
     qf, af = fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")
     path = str(data.resolve(tc["data"], base))
-    ds = data.load(path, "jsonl", "held-out questions")
+    ds = data.load(path, fields.get("format", "jsonl"), "held-out questions")
     data.require_columns(ds, [qf, af], path, "data.prompt_field / data.completion_field")
     questions = [str(r[qf]) for r in ds]
     golds = [chains.gold_parts(str(r[af]))[1] for r in ds]
@@ -68,6 +69,10 @@ def run(config: dict[str, Any]) -> int:
                "hurt": sum(r["correct_alone"] and not r["correct_with_plan"] for r in rows) / n,
                "planner_tokens": count(ptok, plans), "solver_tokens_alone": count(stok, alone),
                "solver_tokens_with_plan": count(stok, helped)}
+    if tc.get("train_planner") and not accepted:
+        raise TaskInputError(f"plan_solve: no plan led the solver to a right answer ({len(rows)} questions), so "
+                             "there is nothing to train the planner on; set reasoning.planner_solver.train_planner: "
+                             "false or use a stronger planner / solver")
     out = Path(config["outputs"]["predictions"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

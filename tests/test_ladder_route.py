@@ -51,6 +51,10 @@ def test_harness_configs_per_intervention():
     assert vote["name"] == "flexible-maj" and [s["function"] for s in vote["filter"]] == [
         "regex", "majority_vote", "take_first"]
     assert filters("last_number", False)[0]["filter"][0]["group_select"] == -1  # the last number
+    from runtime.benchmark import extract
+    from runtime.ladder.harness import EXTRACTORS
+
+    assert extract("  Paris\nis the capital ", EXTRACTORS["none"]) == "Paris\nis the capital"  # spans lines
     # a harness task keeps its own filters and gains a majority-vote twin of each
     shipped = {"task": "gsm8k", "output_type": "generate_until", "doc_to_text": "Q: {{question}}", "tag": ["math"],
                "filter_list": [{"name": "strict-match", "filter": [{"function": "regex", "regex_pattern": "#### (.*)"},
@@ -75,7 +79,7 @@ def test_mean_with_stderr_of_tasks():
 
 def test_ladder_arithmetic_on_known_inputs():
     def cell(model, size, iv, math_score, se, **extra):
-        return {"model": model, "size": size, "intervention": iv,
+        return {"model": model, "size": size, "intervention": iv, "type": {"none": "none"}.get(iv, "self_consistency"),
                 "metrics": {"ability/math": math_score, "ability/math_stderr": se, **extra}}
 
     rows = {(r.intervention, r.model): r for r in ladder([
@@ -147,3 +151,13 @@ def test_harness_registry_tasks_are_rewritten_or_refused():
         named(tm, "knowledge", "mmlu", plain)
     with pytest.raises(TaskInputError, match="not a task lm-evaluation-harness knows"):
         named(tm, "math", "gsm9k", plain)
+
+
+def test_gains_are_over_the_intervention_of_type_none_whatever_its_name():
+    cells = [{"model": "s", "size": 1, "intervention": "greedy", "type": "none",
+              "metrics": {"ability/math": 0.2, "ability/math_stderr": 0.0}},
+             {"model": "s", "size": 1, "intervention": "think", "type": "cot",
+              "metrics": {"ability/math": 0.5, "ability/math_stderr": 0.0}}]
+    rows = {r.intervention: r for r in ladder(cells)}
+    assert rows["think"].gain == pytest.approx(0.3) and rows["greedy"].gain is None
+    assert [r.intervention for r in ladder(cells)] == ["greedy", "think"]  # the spec's order

@@ -65,6 +65,8 @@ def test_plan_wires_the_iterations():
     base = "Qwen/Qwen2.5-1.5B-Instruct"
     final = {n: r.config["outputs"]["model"] for n, r in runs.items() if n.startswith("sft")}
     assert runs["evaluate_start"].config["task_config"]["few_shot"] == 4
+    # exemplars come from the training file: the held-out answers never appear in a prompt
+    assert runs["evaluate_start"].config["task_config"]["exemplars_from"] == "/datasets/gsm8k/train.jsonl"
     assert runs["sample_t0"].config["task_config"]["few_shot"] == 4
     assert runs["sample_t0"].config["task_config"]["model"]["name_or_path"] == base
     for t in (1, 2, 3):

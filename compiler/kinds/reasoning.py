@@ -32,6 +32,7 @@ def evaluation(exp: ReasoningExperiment, model: dict[str, Any], step: int, few_s
         "max_new_tokens": b.max_new_tokens,
         "few_shot": few_shot,
         "few_shot_file": b.few_shot_file,
+        "exemplars_from": exp.data.train,  # never the held-out file: its answers would be in the prompt
         "timeline": common.timeline(step, "reasoning/heldout/"),
     }
 
@@ -73,7 +74,7 @@ def stages(exp: ReasoningExperiment) -> list[StageNode]:
             StageNode(sft, "sft", "sft", {
                 "model": common.model(exp.model, None if b.restart_from_base or t == 0 else current),
                 "train_data": Ref(filt, "data"),
-                "fields": common.data(exp),
+                "fields": {**common.data(exp), "format": "jsonl"},  # filter_chains writes JSONL
                 "sft": {"completion_only_loss": True, "packing": False},
                 "timeline": common.timeline(t + 1, "reasoning/", {"train_loss": "sft_loss"}),
             }, training_update={"max_steps": round(b.base_steps * b.steps_growth**t)}),
@@ -91,12 +92,13 @@ def stages(exp: ReasoningExperiment) -> list[StageNode]:
             "checker": checker,
             "max_plan_tokens": ps.max_plan_tokens,
             "max_new_tokens": b.max_new_tokens,
+            "train_planner": ps.train_planner,
         }))
         if ps.train_planner:
             nodes.append(StageNode("sft_planner", "sft", "sft", {
                 "model": common.model(exp.model, current),
                 "train_data": Ref("plan_solve", "plans"),
-                "fields": {**common.data(exp), "prompt_field": "prompt", "completion_field": "plan"},
+                "fields": {**common.data(exp), "prompt_field": "prompt", "completion_field": "plan", "format": "jsonl"},
                 "sft": {"completion_only_loss": True, "packing": False},
             }))
     return nodes

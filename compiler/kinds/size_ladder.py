@@ -55,7 +55,7 @@ def stages(exp: SizeLadderExperiment) -> list[StageNode]:
                 "limit": lad.limit,
                 "batch_size": lad.batch_size,
             }, resources_update=gpus_for(m, exp)))
-            cells.append({"model": m.name, "size": m.size, "intervention": iv.name,
+            cells.append({"model": m.name, "size": m.size, "intervention": iv.name, "type": iv.type,
                           "metrics": Ref(name, "metrics")})
     nodes.append(StageNode("aggregate", "aggregate", "ladder_aggregate", {
         "cells": cells,

@@ -46,7 +46,7 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
         for a in abilities:
             lines.append(f"| {a} | " + " | ".join(_fmt(cell[(iv, a, m)]["retention"]) if (iv, a, m) in cell else ""
                                                   for _, m in models) + " |")
-        if iv != "none":
+        if any(r["gain"] is not None for r in rows if r["intervention"] == iv):
             lines += ["", f"Gain of {iv} over plain decoding", "", head, rule]
             for a in abilities:
                 lines.append(f"| {a} | " + " | ".join(

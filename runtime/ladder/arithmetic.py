@@ -41,7 +41,7 @@ class LadderRow:
 
 
 def ladder(cells: list[dict[str, Any]]) -> list[LadderRow]:
-    """cells: {"model", "size", "intervention", "metrics": {"ability/<a>": score, "ability/<a>_stderr": se,
+    """cells: {"model", "size", "intervention", "type", "metrics": {"ability/<a>": score, "ability/<a>_stderr": se,
     "pass_at_n/<a>"?, "tokens_per_question"?, "wall_seconds"?}} -> one row per intervention x ability x model."""
     scores: dict[tuple[str, str, str], tuple[float, float]] = {}
     for c in cells:
@@ -51,6 +51,8 @@ def ladder(cells: list[dict[str, Any]]) -> list[LadderRow]:
                 scores[(c["intervention"], ability, c["model"])] = (
                     float(value), float(c["metrics"].get(f"{key}_stderr", float("nan"))))
     largest = max(cells, key=lambda c: float(c["size"]))["model"] if cells else ""
+    # plain decoding: the intervention of type none, whatever it is named
+    plain_name = next((c["intervention"] for c in cells if c.get("type", c["intervention"]) == "none"), "none")
     order = {iv: i for i, iv in enumerate(dict.fromkeys(c["intervention"] for c in cells))}  # as the spec lists them
     rows = []
     for c in sorted(cells, key=lambda c: (order[c["intervention"]], float(c["size"]))):
@@ -58,9 +60,9 @@ def ladder(cells: list[dict[str, Any]]) -> list[LadderRow]:
             if iv != c["intervention"] or model != c["model"]:
                 continue
             top = scores.get((iv, ability, largest), (float("nan"), 0.0))[0]
-            plain = scores.get(("none", ability, model))
-            gain = None if plain is None or iv == "none" else score - plain[0]
-            gain_se = None if plain is None or iv == "none" else math.sqrt(se * se + plain[1] * plain[1])
+            plain = scores.get((plain_name, ability, model))
+            gain = None if plain is None or iv == plain_name else score - plain[0]
+            gain_se = None if plain is None or iv == plain_name else math.sqrt(se * se + plain[1] * plain[1])
             m = c["metrics"]
             rows.append(LadderRow(
                 intervention=iv, ability=ability, model=model, size=float(c["size"]), score=score, stderr=se,

@@ -24,7 +24,7 @@ COT = "Let's think step by step, and end with \"The answer is <answer>.\""
 NUMBER = r"(-?[0-9][0-9,]*(?:\.[0-9]+)?)"
 STRICT = r"[Tt]he answer is:?\s*\$?(-?[0-9][0-9,]*(?:\.[0-9]+)?|[^\s.]+)"
 EXTRACTORS = {"last_number": (NUMBER, -1), "boxed": (r"\\boxed\{([^{}]*)\}", -1), "regex": (STRICT, 0),
-              "none": (r"^\s*(.*?)\s*$", 0)}
+              "none": (r"(?s)^\s*(.*?)\s*$", 0)}
 SAMPLED = ("self_consistency", "best_of_n")
 
 

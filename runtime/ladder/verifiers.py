@@ -33,16 +33,23 @@ def pick_by_rule(samples: list[str]) -> int:
 
 class RewardModel:
     def __init__(self, path: str) -> None:
+        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer = AutoTokenizer.from_pretrained(path, truncation_side="left")  # keep the answer, cut the prompt
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+        self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        if torch.cuda.is_available():
+            self.model = self.model.to("cuda")
 
     def pick(self, prompt: str, samples: list[str]) -> int:
         import torch
 
         with torch.no_grad():
-            enc = self.tokenizer([prompt + s for s in samples], return_tensors="pt", padding=True, truncation=True)
+            enc = self.tokenizer([prompt + s for s in samples], return_tensors="pt", padding=True, truncation=True
+                                 ).to(self.model.device)
             scores = self.model(**enc).logits[:, -1].tolist()
         return int(max(range(len(samples)), key=lambda i: scores[i]))
 

@@ -24,7 +24,7 @@ def evaluate(config: dict[str, Any], model: Any, tokenizer: Any,
              samples: list[Sample]) -> tuple[dict[str, float], list[dict[str, Any]]]:
     tc = config["task_config"]
     checker, k = tc["checker"], int(tc.get("majority_k") or 1)
-    shots = exemplars({**tc, "prompts": tc["data"]}, config["base_dir"])
+    shots = exemplars({**tc, "prompts": tc.get("exemplars_from") or tc["data"]}, config["base_dir"])
     prompts = [chains.prompt(s.prompt, shots) for s in samples]
     golds = [chains.gold_parts(s.gold)[1] for s in samples]
     limit = int(tc.get("max_new_tokens") or 256)
