@@ -197,12 +197,10 @@ def run(config: dict[str, Any]) -> int:
     trainer = DistillTrainer(model=model, args=args, train_dataset=rows,  # type: ignore[arg-type]
                              data_collator=Collator(size, settings["augment"], config["seed"] + rank),
                              callbacks=[stop])
-    resume = training.last_checkpoint(str(args.output_dir))
-    result = trainer.train(resume_from_checkpoint=resume)
-    if stop.stopped:
-        print(f"distill: stopping at step {trainer.state.global_step} for a requeue", flush=True)
-        training.leave()
+    trained = training.train(trainer, stop, "distill")
+    if trained is None:
         return EXIT_REQUEUE
+    result, resume = trained
     try:
         if trainer.is_world_process_zero():
             unwrapped = trainer.accelerator.unwrap_model(trainer.model)

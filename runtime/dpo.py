@@ -101,12 +101,10 @@ def run(config: dict[str, Any]) -> int:
     stop = training.preemption_callback()
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=train, processing_class=tokenizer,
                          peft_config=peft, callbacks=[stop])
-    resume = training.last_checkpoint(str(args.output_dir))
-    result = trainer.train(resume_from_checkpoint=resume)
-    if stop.stopped:
-        print(f"dpo: stopping at step {trainer.state.global_step} for a requeue", flush=True)
-        training.leave()
+    trained = training.train(trainer, stop, "dpo")
+    if trained is None:
         return EXIT_REQUEUE
+    result, resume = trained
     logged = {k: v for entry in trainer.state.log_history for k, v in entry.items()
               if isinstance(v, (int, float)) and k.startswith(("rewards/", "logps/", "loss"))}
     training.finish(trainer, tokenizer, config, {

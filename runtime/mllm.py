@@ -117,12 +117,10 @@ def run(config: dict[str, Any]) -> int:
     stop = training.preemption_callback()
     trainer = Trainer(model=model, args=args, train_dataset=rows,  # type: ignore[arg-type]
                       data_collator=Collator(tokenizer, model.encoder.size), callbacks=[stop])
-    resume = training.last_checkpoint(str(args.output_dir))
-    result = trainer.train(resume_from_checkpoint=resume)
-    if stop.stopped:
-        print(f"mllm: stopping at step {trainer.state.global_step} for a requeue", flush=True)
-        training.leave()
+    trained = training.train(trainer, stop, "mllm")
+    if trained is None:
         return EXIT_REQUEUE
+    result, resume = trained
     state = trainer.accelerator.get_state_dict(trainer.model)  # gathered under ZeRO-3 (collective)
     try:
         if trainer.is_world_process_zero():

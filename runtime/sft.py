@@ -80,12 +80,10 @@ def run(config: dict[str, Any]) -> int:
     stop = training.preemption_callback()
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=examples, processing_class=tokenizer,
                          peft_config=lora_config(config.get("peft")), callbacks=[stop])
-    resume = training.last_checkpoint(args.output_dir)
-    result = trainer.train(resume_from_checkpoint=resume)
-    if stop.stopped:  # saved a checkpoint at this step; the requeued job resumes from it
-        print(f"sft: stopping at step {trainer.state.global_step} for a requeue", flush=True)
-        training.leave()
+    trained = training.train(trainer, stop, "sft")
+    if trained is None:
         return EXIT_REQUEUE
+    result, resume = trained
     training.finish(trainer, tokenizer, config, {
         "primary_metric": "train_loss", "resumed_from": resume,
         **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}})

@@ -83,6 +83,19 @@ def arguments(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def train(trainer: Any, stop: Any, task: str) -> tuple[Any, str | None] | None:
+    """Train, resuming from the newest checkpoint: (result, the checkpoint resumed from), or
+    None when SLURM's signal stopped it (a checkpoint was saved at that step and the process
+    group is left: the task returns EXIT_REQUEUE and the requeued job resumes there)."""
+    resume = last_checkpoint(str(trainer.args.output_dir))
+    result = trainer.train(resume_from_checkpoint=resume)
+    if stop.stopped:
+        print(f"{task}: stopping at step {trainer.state.global_step} for a requeue", flush=True)
+        leave()
+        return None
+    return result, resume
+
+
 def last_checkpoint(output_dir: str) -> str | None:
     """The newest complete `checkpoint-N` to resume from (a requeued run continues there).
     transformers writes trainer_state.json last: a checkpoint without it was cut short."""

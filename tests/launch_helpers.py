@@ -81,3 +81,17 @@ def run_task(run_dir: Path, task: str, task_config: dict[str, Any], outputs: dic
     (run_dir / "run.json").write_text(json.dumps(config))
     return subprocess.run([sys.executable, "-m", "runtime", str(run_dir)], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent.parent)
+
+
+def tiny_example(name: str, tmp_path: Path, assets: Path) -> Path:
+    """A `-tiny` example spec copied under tmp_path: fixtures from `assets`, runs under
+    tmp_path/runs, the spec it extends named by its absolute path."""
+    import re
+
+    examples = Path(__file__).resolve().parent.parent / "specs" / "examples"
+    text = (examples / f"{name}.yaml").read_text().replace("runs/assets", str(assets))
+    text = text.replace("output_root: runs", f"output_root: {tmp_path / 'runs'}")
+    text = re.sub(r"^extends: (\S+)$", lambda m: f"extends: {examples / m.group(1)}", text, flags=re.M)
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(text)
+    return spec

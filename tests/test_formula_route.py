@@ -12,7 +12,7 @@ import pytest
 from compiler import compile
 from specs import load_spec
 from tests.conftest import EXAMPLES
-from tests.launch_helpers import metrics, run_cli, run_task, status
+from tests.launch_helpers import metrics, run_cli, run_task, status, tiny_example
 
 
 def test_full_scale_example_compiles_to_the_five_step_plan():
@@ -97,10 +97,7 @@ def test_mining_without_mistakes_fails_with_advice(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_route_end_to_end_with_report(tmp_path, tiny_assets):
-    spec = tmp_path / "formula_dpo-tiny.yaml"
-    text = (EXAMPLES / "formula_dpo-tiny.yaml").read_text().replace("runs/assets", str(tiny_assets))
-    spec.write_text(text.replace("output_root: runs", f"output_root: {tmp_path / 'runs'}")
-                    .replace("extends: formula_dpo.yaml", f"extends: {EXAMPLES / 'formula_dpo.yaml'}"))
+    spec = tiny_example("formula_dpo-tiny", tmp_path, tiny_assets)
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty")
     assert code == 0, err
     rows = {r["name"]: r for r in status(tmp_path / "runs", "formula-dpo-tiny")}

@@ -16,7 +16,7 @@ from runtime.ladder.harness import filters, local_task, named_task
 from runtime.ladder.verifiers import pick_by_rule, rule_score
 from specs import load_spec
 from tests.conftest import EXAMPLES
-from tests.launch_helpers import metrics, run_cli, status
+from tests.launch_helpers import metrics, run_cli, status, tiny_example
 
 
 def test_full_scale_example_sizes_gpus_by_parameters():
@@ -94,10 +94,7 @@ def test_ladder_arithmetic_on_known_inputs():
 
 @pytest.mark.slow
 def test_tiny_ladder_end_to_end_with_report(tmp_path, tiny_assets):
-    spec = tmp_path / "size_ladder-tiny.yaml"
-    text = (EXAMPLES / "size_ladder-tiny.yaml").read_text().replace("runs/assets", str(tiny_assets))
-    spec.write_text(text.replace("output_root: runs", f"output_root: {tmp_path / 'runs'}")
-                    .replace("extends: size_ladder.yaml", f"extends: {EXAMPLES / 'size_ladder.yaml'}"))
+    spec = tiny_example("size_ladder-tiny", tmp_path, tiny_assets)
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty")
     assert code == 0, err
     rows = {r["name"]: r for r in status(tmp_path / "runs", "size-ladder-tiny")}

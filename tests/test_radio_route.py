@@ -13,7 +13,7 @@ from compiler import compile
 from specs import load_spec
 from specs.errors import LabspecError
 from tests.conftest import EXAMPLES
-from tests.launch_helpers import metrics, run_cli, status
+from tests.launch_helpers import metrics, run_cli, status, tiny_example
 
 
 def test_full_scale_example_compiles_to_its_plan():
@@ -50,17 +50,9 @@ def test_the_spec_refuses(override, message):
         load_spec(EXAMPLES / "radio.yaml", override)
 
 
-def _tiny_spec(tmp_path: Path, tiny_assets: Path, extra: str = "") -> Path:
-    spec = tmp_path / "radio-tiny.yaml"
-    text = (EXAMPLES / "radio-tiny.yaml").read_text().replace("runs/assets", str(tiny_assets))
-    spec.write_text(text.replace("output_root: runs", f"output_root: {tmp_path / 'runs'}")
-                    .replace("extends: radio.yaml", f"extends: {EXAMPLES / 'radio.yaml'}") + extra)
-    return spec
-
-
 @pytest.mark.slow
 def test_tiny_radio_end_to_end_with_report(tmp_path, tiny_assets):
-    code, _, err = run_cli("launch", _tiny_spec(tmp_path, tiny_assets), "--executor", "local", "--yes",
+    code, _, err = run_cli("launch", tiny_example("radio-tiny", tmp_path, tiny_assets), "--executor", "local", "--yes",
                            "--allow-dirty")
     assert code == 0, err
     rows = {r["name"]: r for r in status(tmp_path / "runs", "radio-tiny")}
@@ -117,7 +109,7 @@ def test_tiny_radio_end_to_end_with_report(tmp_path, tiny_assets):
 
 @pytest.mark.slow
 def test_cached_teachers_without_augmentation(tmp_path, tiny_assets):
-    spec = _tiny_spec(tmp_path, tiny_assets)
+    spec = tiny_example("radio-tiny", tmp_path, tiny_assets)
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty",
                            "-o", "radio.distill.cache_teachers=true", "-o", "radio.distill.augment=false",
                            "-o", "radio.mllm.variants=[clip]")

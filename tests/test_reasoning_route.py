@@ -14,7 +14,7 @@ from runtime.reasoning import chains
 from runtime.reasoning.checkers import check, parse_number
 from specs import load_spec
 from tests.conftest import EXAMPLES
-from tests.launch_helpers import metrics, run_cli, status
+from tests.launch_helpers import metrics, run_cli, status, tiny_example
 
 NUMERIC = {"type": "numeric", "tolerance": 1e-6}
 
@@ -89,10 +89,7 @@ def test_plan_wires_the_iterations():
 
 @pytest.mark.slow
 def test_tiny_bootstrap_end_to_end_with_report(tmp_path, tiny_assets):
-    spec = tmp_path / "reasoning-tiny.yaml"
-    text = (EXAMPLES / "reasoning-tiny.yaml").read_text().replace("runs/assets", str(tiny_assets))
-    spec.write_text(text.replace("output_root: runs", f"output_root: {tmp_path / 'runs'}")
-                    .replace("extends: reasoning.yaml", f"extends: {EXAMPLES / 'reasoning.yaml'}"))
+    spec = tiny_example("reasoning-tiny", tmp_path, tiny_assets)
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty")
     assert code == 0, err
     rows = {r["name"]: r for r in status(tmp_path / "runs", "reasoning-tiny")}

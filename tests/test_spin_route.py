@@ -13,7 +13,7 @@ import pytest
 from compiler import compile
 from specs import load_spec
 from tests.conftest import EXAMPLES
-from tests.launch_helpers import metrics, run_cli, status
+from tests.launch_helpers import metrics, run_cli, status, tiny_example
 
 
 def _by_stage(spec: Path, overrides: list[str] | None = None) -> dict:
@@ -82,10 +82,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_tiny_spin_two_iterations_end_to_end(tmp_path, tiny_assets):
-    spec = tmp_path / "spin-tiny.yaml"
-    text = (EXAMPLES / "spin-tiny.yaml").read_text().replace("runs/assets", str(tiny_assets))
-    spec.write_text(text.replace("output_root: runs", f"output_root: {tmp_path / 'runs'}")
-                    .replace("extends: spin.yaml", f"extends: {EXAMPLES / 'spin.yaml'}"))
+    spec = tiny_example("spin-tiny", tmp_path, tiny_assets)
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty")
     assert code == 0, err
     rows = {r["name"]: r for r in status(tmp_path / "runs", "spin-tiny")}
