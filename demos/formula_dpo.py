@@ -12,12 +12,11 @@ Everything runs here on the local executor; the figures are whatever this run me
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, launch, report  # demos/common.py (scripts run with demos/ on sys.path)
 
 
 def main() -> int:
@@ -59,15 +58,10 @@ def main() -> int:
         "stages.dpo.training": f"{{lr: 5.0e-5, epochs: {args.dpo_epochs}, global_batch_size: 16}}",
         "deepspeed.zero_stage": 0,
     }
-    argv = [str(REPO / ".venv/bin/labspec"), "launch", str(REPO / "specs/examples/formula_dpo-tiny.yaml"),
-            "--executor", "local", "--yes", "--allow-dirty"]
-    for key, value in overrides.items():
-        argv += ["-o", f"{key}={value}"]
     started = time.time()
-    subprocess.run(argv, check=True, cwd=REPO)
+    launch(REPO / "specs/examples/formula_dpo-tiny.yaml", overrides)
     print(f"route finished in {time.time() - started:.0f} s", flush=True)
-    subprocess.run([str(REPO / ".venv/bin/labspec"), "report", "formula-dpo-demo", "--root", str(args.out)],
-                   check=True, cwd=REPO)
+    report("formula-dpo-demo", args.out)
     return 0
 
 

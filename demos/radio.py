@@ -15,12 +15,11 @@ whether they are good; the MLLM numbers compare encoders of that kind.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, launch, report  # demos/common.py (scripts run with demos/ on sys.path)
 
 
 def main() -> int:
@@ -58,14 +57,10 @@ def main() -> int:
         "stages.mllm.training": f"{{lr: 1.0e-3, max_steps: {args.mllm_steps}, global_batch_size: 16, "
                                 f"micro_batch_size: 8, warmup_steps: 10, save_steps: {args.mllm_steps}}}",
     }
-    argv = [str(REPO / ".venv/bin/labspec"), "launch", str(spec), "--executor", "local", "--yes", "--allow-dirty"]
-    for key, value in overrides.items():
-        argv += ["-o", f"{key}={value}"]
     started = time.time()
-    subprocess.run(argv, check=True, cwd=REPO)
+    launch(spec, overrides)
     print(f"radio route finished in {time.time() - started:.0f} s", flush=True)
-    subprocess.run([str(REPO / ".venv/bin/labspec"), "report", "radio-demo", "--root", str(args.out)], check=True,
-                   cwd=REPO)
+    report("radio-demo", args.out)
     return 0
 
 

@@ -16,19 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def launch(spec: Path, overrides: dict[str, object]) -> None:
-    argv = [str(REPO / ".venv/bin/labspec"), "launch", str(spec), "--executor", "local", "--yes", "--allow-dirty"]
-    for key, value in overrides.items():
-        argv += ["-o", f"{key}={value}"]
-    subprocess.run(argv, check=True, cwd=REPO)
+from common import REPO, launch, report  # demos/common.py (scripts run with demos/ on sys.path)
 
 
 def main() -> int:
@@ -80,8 +72,7 @@ def main() -> int:
         "training.lr": 1e-3, "training.global_batch_size": 16, "training.micro_batch_size": 8,
     })
     print(f"warm-up and bootstrap finished in {time.time() - started:.0f} s", flush=True)
-    subprocess.run([str(REPO / ".venv/bin/labspec"), "report", "reasoning-demo", "--root", str(args.out)], check=True,
-                   cwd=REPO)
+    report("reasoning-demo", args.out)
     return 0
 
 

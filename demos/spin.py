@@ -13,12 +13,11 @@ iteration is in its row too. Everything runs here on the local executor.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, launch, report  # demos/common.py (scripts run with demos/ on sys.path)
 
 
 def main() -> int:
@@ -60,15 +59,10 @@ def main() -> int:
         "stages.sft.training": f"{{optimizer: adamw, lr: 3.0e-3, max_steps: {args.sft_steps}, "
                                f"save_steps: {args.sft_steps}}}",
     }
-    argv = [str(REPO / ".venv/bin/labspec"), "launch", str(REPO / "specs/examples/spin-tiny.yaml"),
-            "--executor", "local", "--yes", "--allow-dirty"]
-    for key, value in overrides.items():
-        argv += ["-o", f"{key}={value}"]
     started = time.time()
-    subprocess.run(argv, check=True, cwd=REPO)
+    launch(REPO / "specs/examples/spin-tiny.yaml", overrides)
     print(f"SPIN finished in {time.time() - started:.0f} s", flush=True)
-    subprocess.run([str(REPO / ".venv/bin/labspec"), "report", "spin-demo", "--root", str(args.out)], check=True,
-                   cwd=REPO)
+    report("spin-demo", args.out)
     return 0
 
 

@@ -209,12 +209,7 @@ def run(config: dict[str, Any]) -> int:
             summary = {"primary_metric": "train_loss", "resumed_from": resume, "teachers": len(teachers),
                        "images": len(rows), **losses,
                        **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
-            from runtime.io import atomic_write_json
-            from runtime.tb import log_final
-
-            atomic_write_json(Path(config["outputs"]["metrics"]), summary)
-            log_final(config, {f"final/{k}": v for k, v in summary.items() if isinstance(v, float)},
-                      step=trainer.state.global_step)
+            training.record(trainer, config, summary)
     finally:
         training.leave()
     return 0

@@ -129,14 +129,9 @@ def run(config: dict[str, Any]) -> int:
                 unwrapped.lm = unwrapped.lm.merge_and_unload()
                 state = unwrapped.state_dict()
             mllm_model.save(unwrapped, state, tokenizer, Path(config["outputs"]["model"]))
-            from runtime.io import atomic_write_json
-            from runtime.tb import log_final
-
-            summary = {"primary_metric": "train_loss", "phase": phase, "resumed_from": resume,
-                       **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
-            atomic_write_json(Path(config["outputs"]["metrics"]), summary)
-            log_final(config, {f"final/{k}": v for k, v in summary.items() if isinstance(v, float)},
-                      step=trainer.state.global_step)
+            training.record(trainer, config, {
+                "primary_metric": "train_loss", "phase": phase, "resumed_from": resume,
+                **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}})
     finally:
         training.leave()
     return 0

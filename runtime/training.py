@@ -126,10 +126,6 @@ def model_kwargs(model_cfg: dict[str, Any]) -> dict[str, Any]:
 def finish(trainer: Any, tokenizer: Any, config: dict[str, Any], summary: dict[str, Any] | None) -> None:
     """Save the final model (a LoRA run: merged into its base, so later stages load a
     plain model), write metrics on rank 0, and leave the process group together."""
-
-    from runtime.io import atomic_write_json
-    from runtime.tb import log_final, log_timeline
-
     final = config["outputs"]["model"]
     try:
         trainer.save_model(final)
@@ -138,13 +134,21 @@ def finish(trainer: Any, tokenizer: Any, config: dict[str, Any], summary: dict[s
                 _merge_lora(final, config)
             tokenizer.save_pretrained(final)
             if summary is not None:
-                atomic_write_json(Path(config["outputs"]["metrics"]), summary)
-                log_final(config, {f"final/{k}": v for k, v in summary.items()
-                                   if isinstance(v, (int, float)) and not isinstance(v, bool)},
-                          step=trainer.state.global_step)
-                log_timeline(config, summary)
+                record(trainer, config, summary)
     finally:
         leave()
+
+
+def record(trainer: Any, config: dict[str, Any], summary: dict[str, Any]) -> None:
+    """A trained run's summary (on rank 0): metrics.json, TensorBoard at the last step, and
+    the experiment's timeline when the run has a place on it."""
+    from runtime.io import atomic_write_json
+    from runtime.tb import log_final, log_timeline
+
+    atomic_write_json(Path(config["outputs"]["metrics"]), summary)
+    log_final(config, {f"final/{k}": v for k, v in summary.items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)}, step=trainer.state.global_step)
+    log_timeline(config, summary)
 
 
 def leave() -> None:
