@@ -64,6 +64,9 @@ def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None
     root = os.path.normpath(os.path.join(base_dir, output_root or base.output_root))
     interpreter = python or base.python or sys.executable
 
+    if base.sweep.size() > base.sweep.max_points:  # validated specs are refused earlier, with the factors
+        raise CompileError(f"the sweep has {base.sweep.size():,} grid points, more than sweep.max_points "
+                           f"({base.sweep.max_points:,})")
     pending: dict[str, _Pending] = {}
     warnings: list[str] = []
     for point in points(base.sweep):

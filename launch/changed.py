@@ -17,11 +17,14 @@ from specs.registry import KINDS
 
 
 def changed_specs(rev_range: str, cwd: str = ".") -> list[str]:
+    if not rev_range or rev_range.startswith("-") or any(c in rev_range for c in "\0\n"):
+        # git would read "--output=FILE" as an option (and write FILE)
+        raise LabspecError(f"--changed takes a revision or range such as HEAD or HEAD~3..HEAD, not {rev_range!r}")
     top = _git(cwd, "rev-parse", "--show-toplevel").strip()
     if ".." in rev_range:
-        names = _git(cwd, "diff", "--name-only", "--diff-filter=AMR", rev_range)
+        names = _git(cwd, "diff", "--name-only", "--diff-filter=AMR", "--end-of-options", rev_range)
     else:  # one commit (root commits included)
-        names = _git(cwd, "show", "--name-only", "--diff-filter=AMR", "--format=", rev_range)
+        names = _git(cwd, "show", "--name-only", "--diff-filter=AMR", "--format=", "--end-of-options", rev_range)
     specs = []
     for name in names.splitlines():
         path = Path(top, name)

@@ -63,11 +63,24 @@ def _files(run: Run, prov: dict[str, Any]) -> dict[str, str]:
 
 def _check_free(run: Run, run_json: str) -> None:
     existing = Path(run.run_dir) / "run.json"
-    if existing.is_file() and existing.read_text(encoding="utf-8", errors="replace") != run_json:
+    if not existing.is_file():
+        return
+    try:
+        on_disk = json.loads(existing.read_text(encoding="utf-8", errors="replace"))
+    except ValueError:
+        on_disk = None
+    if not isinstance(on_disk, dict) or not same_run(on_disk, json.loads(run_json)):
         raise RunDirConflict(
             f"{run.run_dir} already holds a different run.json; it was not touched. "
             "Move it away, or choose another output_root"
         )
+
+
+def same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two run.json contents describe the same run: equal but for the directory labspec ran
+    in (base_dir), which is not part of a run's identity. The run keeps the base_dir of its
+    first launch, so its relative paths keep meaning what they meant then."""
+    return {k: v for k, v in a.items() if k != "base_dir"} == {k: v for k, v in b.items() if k != "base_dir"}
 
 
 def _write(run: Run, files: dict[str, str]) -> bool:

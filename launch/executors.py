@@ -36,13 +36,38 @@ def signal_delay(time_min: int) -> int:
     return 90 if time_min >= 10 else 30
 
 
-def slurm_available() -> bool:
-    if shutil.which("sbatch") is None:
-        return False
+def slurm_problem() -> str | None:
+    """None when SLURM's controller answers here; else what is wrong ("not installed" when
+    its commands are missing)."""
+    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
+        return "not installed"
     try:
-        return subprocess.run(["scontrol", "ping"], capture_output=True, timeout=15, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+        done = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"scontrol ping failed: {exc}"
+    if done.returncode == 0:
+        return None
+    said = " ".join((done.stderr or done.stdout).split())[:200]
+    return f"scontrol ping failed ({said or f'exit {done.returncode}'})"
+
+
+def choose(executor: str) -> str:
+    """"slurm" or "local" for --executor. `auto` takes this machine only where SLURM is not
+    installed: a login node whose controller is briefly unreachable (or whose SLURM_CONF
+    is wrong) must not start a grid meant for the cluster on itself."""
+    if executor == "local":
+        return "local"
+    problem = slurm_problem()
+    if problem is None:
+        return "slurm"
+    if executor == "auto" and problem == "not installed":
+        return "local"
+    if problem == "not installed":
+        raise SlurmUnavailable("SLURM is not reachable here (no sbatch/scontrol on PATH); "
+                               "use --executor local to run on this machine")
+    raise SlurmUnavailable(f"SLURM is installed here but does not answer: {problem}. Nothing was launched; "
+                           "try again when the controller answers (check SLURM_CONF), or pass --executor local "
+                           "to run on this machine instead")
 
 
 @dataclass

@@ -1,8 +1,15 @@
 """What a SLURM task (or the local executor) runs for one run: `bash launch.sh`.
 
-`RunTask` is the callable submitit pickles. On the node it starts the run's launch
-script in its own process group, tees its output into the run dir's `logs/`, and
-raises when the script fails, so SLURM and the ledger see FAILED. When SLURM announces
+`RunTask` is the callable submitit pickles. On the node it takes the run dir's lock for
+its slot (`launch.rundir`: one writer per run dir; a second attempt waits for the first
+to end, then refuses), starts the run's launch script in its own process group with
+the lock's descriptor, tees its output into the run dir's `logs/`, and raises when the
+script fails, so SLURM and the ledger see FAILED. An attempt that exits 0 leaves a
+completion marker in the run dir.
+
+The script's processes die with their starter: they get SIGTERM when it dies
+(PR_SET_PDEATHSIG), whatever killed it (SIGKILL of a local launch, a dropped ssh
+session's SIGHUP), and the runtime saves a checkpoint on SIGTERM. When SLURM announces
 the end (timeout or preemption: SIGUSR2 through submitit), `checkpoint()` passes the
 signal to the run, waits until every process of the run on this node has exited (the
 runtime saves, meets the other ranks at a barrier, then exits), and hands submitit a
@@ -21,12 +28,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from launch import rundir
+
 EXIT_REQUEUE = 75  # the runtime stopped early with a checkpoint (runtime.preemption)
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+LOCK_WAIT_S = 120.0  # a previous attempt (a --force resubmission, a requeue) gets this long to finish
 
 
 class RunFailed(RuntimeError):
     """The run's launch script exited non-zero."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class RunTask:
@@ -36,6 +51,7 @@ class RunTask:
         self.shards = shards
         self.grace_s = grace_s
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lock: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"run_dir": self.run_dir, "shard": self.shard, "shards": self.shards, "grace_s": self.grace_s}
@@ -43,35 +59,105 @@ class RunTask:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
 
+    @property
+    def node(self) -> str:
+        return os.environ.get("SLURM_NODEID", "0")
+
+    @property
+    def slot(self) -> str:
+        return rundir.slot(self.node, self.shard)
+
+    @property
+    def _stem(self) -> str:
+        return f"node{self.node}" if self.shards == 1 else f"shard{self.shard}.node{self.node}"
+
     def __call__(self) -> int:
-        node = os.environ.get("SLURM_NODEID", "0")
+        if "SLURM_JOB_ID" in os.environ:
+            _become_subreaper()  # orphaned workers (torchrun's) stay ours to wait for
+        self.acquire(LOCK_WAIT_S)
+        self.start()
+        return self.wait()
+
+    def acquire(self, wait_s: float = 0.0) -> None:
+        """Take the run dir's lock for this slot (raises rundir.RunDirBusy)."""
+        if self._lock is None:
+            self._lock = rundir.take(self.run_dir, self.slot, wait_s)
+            if self._lock is None:
+                print(f"warning: {self.run_dir}: this filesystem has no file locks; nothing stops a second "
+                      "attempt of this run from writing beside this one", file=sys.stderr)
+
+    def start(self) -> int:
+        """Start the launch script (its own process group, dying with this process); its pid."""
         logs = Path(self.run_dir, "logs")
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "LABSPEC_SHARD": str(self.shard), "LABSPEC_NUM_SHARDS": str(self.shards)}
-        stem = f"node{node}" if self.shards == 1 else f"shard{self.shard}.node{node}"
-        if "SLURM_JOB_ID" in os.environ:
-            _become_subreaper()  # orphaned workers (torchrun's) stay ours to wait for
-        with open(logs / f"{stem}.out", "ab") as out, open(logs / f"{stem}.err", "ab") as err:
-            banner = f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} job {os.environ.get('SLURM_JOB_ID', 'local')}\n"
-            out.write(banner.encode())
+        pass_fds: tuple[int, ...] = ()
+        env.pop("LABSPEC_RUN_LOCK_FD", None)
+        if self._lock is not None:
+            env["LABSPEC_RUN_LOCK_FD"] = str(self._lock)  # launch.sh: the lock is held already
+            pass_fds = (self._lock,)
+        rundir.clear_completed(self.run_dir, self.slot)  # this attempt's marker is written when it ends
+        parent = os.getpid()
+        with open(logs / f"{self._stem}.out", "ab") as out, open(logs / f"{self._stem}.err", "ab") as err:
+            out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} job {os.environ.get('SLURM_JOB_ID', 'local')}\n"
+                      .encode())
             out.flush()
-            self._proc = subprocess.Popen(["bash", str(Path(self.run_dir, "launch.sh"))], stdout=out,
-                                          stderr=err, env=env, start_new_session=True)
-            try:
-                code = self._proc.wait()
-            except KeyboardInterrupt:  # the local executor interrupted: stop the whole run
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._proc.pid, signal.SIGTERM)
-                try:
-                    self._proc.wait(timeout=self.grace_s)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(self._proc.pid, signal.SIGKILL)
-                raise
+            self._proc = subprocess.Popen(["bash", str(Path(self.run_dir, "launch.sh"))], stdout=out, stderr=err,
+                                          env=env, start_new_session=True, pass_fds=pass_fds,
+                                          preexec_fn=lambda: _die_with(parent))
+        rundir.record_owner(self.run_dir, self.slot, self._proc.pid)
+        return self._proc.pid
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def poll(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
+    def wait(self) -> int:
+        """Wait for the script; an interrupt (Ctrl-C, or a signal the caller turned into an
+        exception) stops the whole run first. Raises RunFailed on a non-zero exit."""
+        assert self._proc is not None, "start() first"
+        try:
+            code = self._proc.wait()
+        except BaseException:
+            self.stop()
+            self._close()
+            raise
+        return self.finish(code)
+
+    def finish(self, code: int) -> int:
+        """Close up after the script exited with `code`."""
+        self._close()
         if code != 0:
-            tail = _tail(logs / f"{stem}.err")
-            raise RunFailed(f"{self.run_dir}: launch.sh exited with {code}\n{tail}")
+            tail = _tail(Path(self.run_dir, "logs", f"{self._stem}.err"))
+            raise RunFailed(f"{self.run_dir}: launch.sh exited with {code}\n{tail}", code)
+        with contextlib.suppress(OSError):  # a full disk must not fail a finished run
+            rundir.mark_completed(self.run_dir, self.slot, os.environ.get("SLURM_JOB_ID", f"local:{self.pid}"))
         return code
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the run's process group: `sig` (the runtime checkpoints on SIGTERM), then
+        SIGKILL after the grace period."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, sig)
+        try:
+            self._proc.wait(timeout=self.grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+
+    def _close(self) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Let go of the run dir's lock (the script's processes keep their copy while they live)."""
+        rundir.release(self._lock)
+        self._lock = None
 
     def checkpoint(self) -> Any:
         """submitit calls this on SIGUSR2: stop the run at a checkpoint, then requeue."""
@@ -103,6 +189,15 @@ class RunTask:
                 os.killpg(self._proc.pid, signal.SIGKILL)
 
 
+def _die_with(parent: int) -> None:
+    """In the child, before exec: get SIGTERM when the starting process dies (the flag
+    survives bash's exec of torchrun or python); if it died already, stop now."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _become_subreaper() -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -120,7 +215,7 @@ def main(argv: list[str]) -> int:
     shard, shards = (int(argv[1]), int(argv[2])) if len(argv) == 3 else (0, 1)
     try:
         return RunTask(argv[0], shard, shards)()
-    except RunFailed as exc:
+    except (RunFailed, rundir.RunDirBusy) as exc:
         print(exc, file=sys.stderr)
         return 1
 

@@ -8,7 +8,7 @@ dirs, then submit unit by unit in dependency order, recording each job before mo
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
 import subprocess
 import time
@@ -19,11 +19,11 @@ from pathlib import Path
 
 from compiler.plan import Plan, Run
 from launch import ledger as L
-from launch.emit import emit, provenance
-from launch.executors import LocalExecutor, SlurmExecutor, check_partitions, free_port
-from launch.job import RunFailed, RunTask
+from launch import rundir
+from launch.emit import emit, provenance, same_run
+from launch.executors import LocalExecutor, SlurmExecutor, check_partitions
 from launch.ledger import Ledger, LedgerError
-from launch.refresh import block_dependents, refresh
+from launch.refresh import refresh
 from launch.units import Unit, group
 from specs.errors import LabspecError
 from specs.loader import LoadedSpec
@@ -36,6 +36,7 @@ class Selection:
     submit: list[Run] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # run id -> why
     blocked: dict[str, str] = field(default_factory=dict)  # run id -> the upstream run that failed
+    adopted: list[Run] = field(default_factory=list)  # done in their run dirs, unknown to the ledger
 
 
 @dataclass
@@ -53,6 +54,20 @@ def select(plan: Plan, ledger: Ledger, force: bool, retry_failed: bool) -> Selec
     for run in plan.runs:
         rec = ledger.get(run.id)
         state = rec.state if rec else L.NEW
+        if state == L.RUNNING and rec is not None and rec.executor == "local":
+            owners = rundir.live_owners(run.run_dir)
+            if owners and force:
+                raise LabspecError(f"{run.name} ({run.id}) is running ({owners[0].describe()}); --force never "
+                                   f"starts a second writer in its run dir: labspec cancel {run.id} first")
+            sel.skipped[run.id] = f"running ({owners[0].describe()})" if owners else "running"
+            continue
+        if state == L.NEW and _done_on_disk(run):
+            sel.adopted.append(run)
+            sel.skipped[run.id] = "completed (found in their run dirs; the ledger had no record of them)"
+            continue
+        if not force and state == L.COMPLETED and not Path(run.run_dir, "run.json").is_file():
+            sel.skipped[run.id] = "completed, but their run dirs are gone (--force runs them again)"
+            continue
         if not force and state in (L.PENDING, L.RUNNING, L.COMPLETED):
             sel.skipped[run.id] = state.lower()
             continue
@@ -67,6 +82,17 @@ def select(plan: Plan, ledger: Ledger, force: bool, retry_failed: bool) -> Selec
         sel.submit.append(run)
         chosen.add(run.id)
     return sel
+
+
+def _done_on_disk(run: Run) -> bool:
+    """The run dir holds this very run (same run.json), and an attempt of it completed."""
+    if not rundir.completed(run.run_dir, run.shards):
+        return False
+    try:
+        on_disk = json.loads(Path(run.run_dir, "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(on_disk, dict) and same_run(on_disk, run.config)
 
 
 def _state(ledger: Ledger, run_id: str) -> str:
@@ -153,7 +179,9 @@ def submit_slurm(plan: Plan, ledger: Ledger, executor: SlurmExecutor, sel: Selec
 def reconcile(ledger: Ledger, log: Log) -> None:
     """Complete what a launch killed between sbatch and the ledger left behind: runs in
     SUBMITTING whose job (found by the token in its name) exists get that job; the
-    others were never submitted. Refuses to guess when SLURM cannot be asked."""
+    others were never submitted. A job whose task files submitit never moved into place
+    (killed between sbatch and that move) would fail on its node: it is cancelled and its
+    runs submitted again. Refuses to guess when SLURM cannot be asked."""
     pending = ledger.pending_tokens()
     if not pending:
         return
@@ -179,61 +207,51 @@ def reconcile(ledger: Ledger, log: Log) -> None:
     for token, recs in pending.items():
         job = found.get(token)
         updates: list[tuple[str, str, str | None, dict[str, object]]] = []
+        tasks = {rec.id: _task_ids(job, rec, len(recs)) for rec in recs} if job else {}
+        if job and not all(_submitted(rec, t) for rec in recs for t in tasks[rec.id]):
+            subprocess.run(["scancel", job], capture_output=True, timeout=60, check=False)
+            _drop_stray_pickles(recs)
+            log(f"cancelled job {job}: an interrupted launch submitted it without its task files; "
+                f"submitting {', '.join(r.name for r in recs)} again")
+            job = None
         for rec in recs:
             if job is None:
                 updates.append((rec.id, L.NEW, "an interrupted launch never submitted it", {"token": None}))
                 continue
-            array = len(recs) > 1 and rec.task_index is not None
-            jid = f"{job}_{rec.task_index}" if array else job
+            jid = tasks[rec.id][0] if rec.shards == 1 else job
             updates.append((rec.id, L.PENDING, "recovered from SLURM after an interrupted launch", {"job_id": jid}))
             log(f"recovered {rec.name}: job {jid}")
         ledger.set_states(updates)
 
 
-def run_local(plan: Plan, ledger: Ledger, sel: Selection, log: Log) -> None:
-    """Run the selected runs here, in dependency order, one after another."""
-    for run in sel.submit:
-        ups = [u for u in (ledger.get(d) for d in run.depends_on) if u is not None]
-        failed = [u for u in ups if u.state in L.FAILED_STATES]
-        waiting = [u for u in ups if u.state != L.COMPLETED and u not in failed]
-        if failed:
-            ledger.set_state(run.id, L.UPSTREAM_FAILED, f"{failed[0].name} ({failed[0].id}) "
-                             f"{failed[0].state.lower()}", executor="local")
-            log(f"skipped {run.name}: {failed[0].name} did not complete")
-            continue
-        if waiting:  # e.g. still running on SLURM from another launch: leave it for later
-            log(f"not running {run.name} yet: {waiting[0].name} is {waiting[0].state.lower()}")
-            continue
-        ledger.set_state(run.id, L.RUNNING, executor="local", job_id=f"local:{os.getpid()}",
-                         submitted_at=time.time())
-        log(f"running {run.name} ({run.id}) ...")
-        saved_port = os.environ.get("MASTER_PORT")
-        os.environ["MASTER_PORT"] = str(free_port())
-        try:
-            for shard in range(run.shards):
-                RunTask(run.run_dir, shard, run.shards)()
-        except RunFailed as exc:
-            ledger.set_state(run.id, L.FAILED, str(exc).splitlines()[0])
-            log(f"FAILED {run.name}: see {run.run_dir}/logs")
-        except KeyboardInterrupt:
-            ledger.set_state(run.id, L.CANCELLED, "interrupted (Ctrl-C)")
-            raise
-        else:
-            ledger.set_state(run.id, L.COMPLETED)
-            log(f"completed {run.name}")
-        finally:
-            if saved_port is None:
-                os.environ.pop("MASTER_PORT", None)
-            else:
-                os.environ["MASTER_PORT"] = saved_port
-        block_dependents(ledger, plan.experiment)
+def _task_ids(job: str, rec: L.RunRecord, runs_in_job: int) -> list[str]:
+    """The SLURM task ids of a run in `job`: an array task, a sharded run's tasks, or the job."""
+    if rec.shards > 1:
+        return [f"{job}_{i}" for i in range(rec.shards)]
+    if runs_in_job > 1 and rec.task_index is not None:
+        return [f"{job}_{rec.task_index}"]
+    return [job]
+
+
+def _submitted(rec: L.RunRecord, task_id: str) -> bool:
+    """submitit's task file for `task_id` is where the job will look for it."""
+    return (Path(rec.run_dir).parent / ".submitit" / task_id / f"{task_id}_submitted.pkl").is_file()
+
+
+def _drop_stray_pickles(recs: list[L.RunRecord]) -> None:
+    """submitit's temporary task files that were never moved (only an interrupted launch
+    leaves them: launches of one output root are serialised by the ledger's lock)."""
+    for folder in {Path(r.run_dir).parent / ".submitit" for r in recs}:
+        for stray in folder.glob("*.pkl"):
+            stray.unlink(missing_ok=True)
 
 
 def prepare(plan: Plan, ledger: Ledger, opts: LaunchOptions, log: Log) -> Selection:
     """Under the lock: reconcile and refresh (not for a dry run), then select."""
-    if isinstance(opts.executor, SlurmExecutor) and not opts.dry_run:
-        reconcile(ledger, log)
-        refresh(ledger, plan.experiment)
+    if not opts.dry_run:
+        if isinstance(opts.executor, SlurmExecutor):
+            reconcile(ledger, log)
+        refresh(ledger, plan.experiment, strict=True)  # local runs whose launcher died, too
     return select(plan, ledger, opts.force, opts.retry_failed)
 
 
@@ -248,6 +266,8 @@ def record(loaded: LoadedSpec, plan: Plan, ledger: Ledger, sel: Selection, opts:
     for run_id, upstream in sel.blocked.items():
         up = ledger.get(upstream)
         ledger.set_state(run_id, L.UPSTREAM_FAILED, f"{up.name if up else upstream} did not complete")
+    for run in sel.adopted:
+        ledger.set_state(run.id, L.COMPLETED, "adopted: its run dir shows it completed (the ledger had no record)")
     if not opts.force:  # --retry-failed resumes from the last checkpoint, if any
         return
     for run in sel.submit:
@@ -258,10 +278,13 @@ def record(loaded: LoadedSpec, plan: Plan, ledger: Ledger, sel: Selection, opts:
             subprocess.run(["scancel", rec.job_id], capture_output=True, timeout=60, check=False)
             ledger.set_state(run.id, L.CANCELLED, "resubmitted with --force")
         _set_aside(Path(run.run_dir))  # a forced re-run starts afresh, not from the old checkpoint
+        if not isinstance(opts.executor, SlurmExecutor):
+            ledger.set_state(run.id, L.NEW, "to run again (--force)", job_id=None, started_at=None, ended_at=None)
 
 
 def _set_aside(run_dir: Path) -> None:
     """Move an earlier attempt's checkpoints/outputs/tb under previous/<time>/."""
+    rundir.clear_completed(run_dir)
     moved = [d for d in ("checkpoints", "outputs", "tb") if (run_dir / d).exists()]
     if not moved:
         return

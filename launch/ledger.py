@@ -11,6 +11,8 @@ ledger instead of submitting twice (`Ledger.pending_tokens`).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -32,6 +34,7 @@ LEDGER_DIR = ".labspec"
 NEW, SUBMITTING, PENDING, RUNNING = "NEW", "SUBMITTING", "PENDING", "RUNNING"
 COMPLETED, FAILED, CANCELLED, TIMEOUT = "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"
 UPSTREAM_FAILED = "UPSTREAM_FAILED"  # can no longer start: something it depends on failed
+INTERRUPTED = "INTERRUPTED"  # its local launcher ended before it did; the next launch resumes it
 ACTIVE = (SUBMITTING, PENDING, RUNNING)
 TERMINAL = (COMPLETED, FAILED, CANCELLED, TIMEOUT, UPSTREAM_FAILED, "OUT_OF_MEMORY", "NODE_FAIL",
             "BOOT_FAIL", "DEADLINE", "PREEMPTED")
@@ -96,6 +99,10 @@ class Ledger:
         if not self.path.exists() and not create:
             raise LedgerError(f"no labspec ledger under {self.root} (nothing was launched there yet); "
                               "pass --root with the output_root of your spec")
+        self.was_empty = self.path.is_file() and self.path.stat().st_size == 0
+        if self.was_empty:
+            print(f"warning: the ledger {self.path} is empty (0 bytes: truncated?); starting it afresh. Runs "
+                  "that their run dirs show completed are adopted, not run again", file=sys.stderr)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -143,13 +150,28 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        """All or nothing. SQLite errors (a full disk, a lost file) become a LedgerError
+        that names them; a failed ROLLBACK (SQLite may have rolled back already) never
+        hides the error that caused it."""
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self.unwritable(exc) from None
+
+    def unwritable(self, exc: BaseException) -> LedgerError:
+        full = "full" in str(exc).lower() or getattr(exc, "errno", None) == errno.ENOSPC
+        advice = ("the disk holding it is full: free space, then launch again (runs cut short resume from "
+                  "their checkpoints; finished ones are found in their run dirs)") if full else \
+            "check that the output root is writable"
+        return LedgerError(f"the ledger {self.path} could not be written ({exc}); {advice}")
 
     # --- experiments ------------------------------------------------------------
 
@@ -200,11 +222,12 @@ class Ledger:
         """Move a run to `state` (recording the event when it changes). Returns whether it changed."""
         return self.set_states([(run_id, state, detail, fields)])[0]
 
-    def set_states(self, updates: Sequence[tuple[str, str, str | None, Mapping[str, object]]]) -> list[bool]:
+    def set_states(self, updates: Sequence[tuple[str, str, str | None, Mapping[str, object]]],
+                   _nested: bool = False) -> list[bool]:
         """Several `set_state`s in one transaction (a whole job array at once)."""
         now = time.time()
         changed: list[bool] = []
-        with self.transaction() as db:
+        with contextlib.nullcontext(self.db) if _nested else self.transaction() as db:
             for run_id, state, detail, fields in updates:
                 row = db.execute("SELECT state, started_at FROM runs WHERE id=?", (run_id,)).fetchone()
                 if row is None:
@@ -214,7 +237,7 @@ class Ledger:
                 values["detail"] = detail
                 if state == RUNNING and row["started_at"] is None and "started_at" not in fields:
                     values["started_at"] = now
-                if state in TERMINAL:
+                if state in TERMINAL or state == INTERRUPTED:
                     values.setdefault("ended_at", now)
                 elif state in (SUBMITTING, PENDING):
                     values["ended_at"] = None
@@ -224,6 +247,17 @@ class Ledger:
                     db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, state, now, detail))
                 changed.append(row["state"] != state)
         return changed
+
+    def set_state_if(self, run_id: str, expected: tuple[str, ...], state: str, detail: str | None = None,
+                     **fields: Any) -> bool:
+        """`set_state` only while the run is in one of `expected` (compare and set): a local
+        launch never overwrites a `labspec cancel`, nor claims a run another launch took."""
+        with self.transaction() as db:
+            row = db.execute("SELECT state FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None or row["state"] not in expected:
+                return False
+            self.set_states([(run_id, state, detail, fields)], _nested=True)
+            return True
 
     def events(self, run_id: str) -> list[tuple[str, float, str | None]]:
         rows = self.db.execute("SELECT state, at, detail FROM events WHERE run_id=? ORDER BY rowid", (run_id,))

@@ -4,13 +4,15 @@ what can no longer start because something it depends on failed."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from launch import ledger as L
-from launch.ledger import Ledger, RunRecord
+from launch import rundir
+from launch.ledger import Ledger, LedgerError, RunRecord
 
 # SLURM's states -> ledger states (the first word: "CANCELLED by 0" -> CANCELLED)
 _SLURM = {
@@ -106,8 +108,34 @@ def _combined(infos: list[JobInfo | None]) -> JobInfo | None:
                    max(ends) if ends and state in L.TERMINAL else None)
 
 
-def refresh(ledger: Ledger, experiment: str | None = None) -> list[RunRecord]:
-    """Update active SLURM runs from sacct, then propagate upstream failures."""
+def reconcile_local(ledger: Ledger, experiment: str | None = None) -> None:
+    """Local runs the ledger shows RUNNING whose processes are all gone (their launcher was
+    killed): COMPLETED when their run dir says so, else INTERRUPTED (resumed next launch)."""
+    for r in ledger.runs(experiment):
+        if r.executor != "local" or r.state != L.RUNNING or rundir.live_owners(r.run_dir):
+            continue
+        if rundir.completed(r.run_dir, r.shards):
+            ledger.set_state_if(r.id, (L.RUNNING,), L.COMPLETED, "finished after its launcher ended (run dir)")
+        else:
+            ledger.set_state_if(r.id, (L.RUNNING,), L.INTERRUPTED,
+                                "its launcher ended before it did; launch again to resume it")
+
+
+def refresh(ledger: Ledger, experiment: str | None = None, strict: bool = False) -> list[RunRecord]:
+    """Update active SLURM runs from sacct and local runs from their run dirs, then
+    propagate upstream failures. A ledger that cannot be written (a full disk) is shown
+    as it is, with a warning, unless `strict` (a launch must not go on then)."""
+    try:
+        _update(ledger, experiment)
+    except LedgerError as exc:
+        if strict:
+            raise
+        print(f"warning: {exc}. Showing the ledger as it was", file=sys.stderr)
+    return ledger.runs(experiment)
+
+
+def _update(ledger: Ledger, experiment: str | None) -> None:
+    reconcile_local(ledger, experiment)
     active = [r for r in ledger.runs(experiment) if r.state in (L.PENDING, L.RUNNING)
               and r.executor == "slurm" and r.job_id]
     states = slurm_states(t for r in active for t in _tasks(r))
@@ -119,7 +147,6 @@ def refresh(ledger: Ledger, experiment: str | None = None) -> list[RunRecord]:
         if info.state != r.state or times:
             ledger.set_state(r.id, info.state, detail="from sacct", **times)
     block_dependents(ledger, experiment)
-    return ledger.runs(experiment)
 
 
 def block_dependents(ledger: Ledger, experiment: str | None = None) -> list[RunRecord]:

@@ -4,10 +4,10 @@ from the TensorBoard events). matplotlib and tensorboard load only here."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from launch.jsonfile import numbers, read_object
 from launch.ledger import RunRecord
 
 SKIP = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "epoch",
@@ -16,20 +16,12 @@ SKIP = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "
 
 
 def final_metrics(run_dir: str) -> dict[str, float]:
-    try:
-        data = json.loads(Path(run_dir, "outputs", "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {k: float(v) for k, v in data.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in SKIP}
+    return {k: v for k, v in numbers(read_object(Path(run_dir, "outputs", "metrics.json"))).items() if k not in SKIP}
 
 
 def axes_of(run_dir: str) -> dict[str, Any]:
-    try:
-        axes: dict[str, Any] = json.loads(Path(run_dir, "run.json").read_text(encoding="utf-8"))["axes"]
-        return axes
-    except (OSError, ValueError, KeyError):
-        return {}
+    axes = (read_object(Path(run_dir, "run.json")) or {}).get("axes")
+    return axes if isinstance(axes, dict) else {}
 
 
 def table(runs: list[RunRecord]) -> str:
@@ -37,9 +29,11 @@ def table(runs: list[RunRecord]) -> str:
     metric_names = sorted({k for r in runs for k in final_metrics(r.run_dir)})
     header = ["run", "stage", "state", *axes, *metric_names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    names = [r.name for r in runs]
     for r in runs:
         ax, met = axes_of(r.run_dir), final_metrics(r.run_dir)
-        cells = [r.name, r.stage, r.state, *(str(ax.get(a, "")) for a in axes),
+        shown = f"{r.name} ({r.id})" if names.count(r.name) > 1 else r.name  # one name, two runs: say which
+        cells = [shown, r.stage, r.state, *(str(ax.get(a, "")) for a in axes),
                  *(f"{met[m]:.4g}" if m in met else "" for m in metric_names)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -102,11 +96,9 @@ def plots(runs: list[RunRecord], out: Path) -> list[Path]:
 
 def kind_of(runs: list[RunRecord]) -> str | None:
     for r in runs:
-        try:
-            kind = json.loads(Path(r.run_dir, "run.json").read_text(encoding="utf-8")).get("kind")
-        except (OSError, ValueError):
-            continue
-        return str(kind) if kind else None
+        config = read_object(Path(r.run_dir, "run.json"))
+        if config is not None:
+            return str(config["kind"]) if config.get("kind") else None
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -58,6 +59,12 @@ def main(argv: list[str]) -> int:
     except TaskInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"error: no space left to write {exc.filename or 'the run dir'} ({exc.strerror}); free space and "
+              "launch again: the run resumes from its last checkpoint", file=sys.stderr)
+        return 1
     return result
 
 

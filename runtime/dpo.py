@@ -31,12 +31,8 @@ def pairs_dataset(ds: Any, fields: dict[str, Any], chat: bool, path: str, image:
     p, c, r = (fields.get("prompt_field", "prompt"), fields.get("chosen_field", "chosen"),
                fields.get("rejected_field", "rejected"))
     needed = [c, r] + ([image] if image else [p])
-    data.require_columns(ds, needed, path, "data.prompt_field / data.chosen_field / data.rejected_field"
-                         + (" / data.image_field" if image else ""))
-    empty = [i for i, row in enumerate(ds) if not str(row[c]).strip() or not str(row[r]).strip()]
-    if empty:
-        raise TaskInputError(f"{path}: row {empty[0] + 1} has an empty {c!r} or {r!r} "
-                             f"({len(empty)} such rows); drop them from the pairs file")
+    ds = data.require_columns(ds, needed, path, "data.prompt_field / data.chosen_field / data.rejected_field"
+                              + (" / data.image_field" if image else ""), empty="refuse")
     if image is not None:
         return vision.with_images(ds, image, path, lambda row: {
             "prompt": vision.user_turn(str(row[p]) if p in row else default_prompt, True),

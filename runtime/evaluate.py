@@ -173,8 +173,8 @@ def load_samples(config: dict[str, Any]) -> list[Sample]:
     answer_field = vis.get("answer_field") or fields.get("completion_field", "completion")
     default_prompt = vis.get("prompt")
     needed = [answer_field] + ([] if image and default_prompt else [prompt_field]) + ([image] if image else [])
-    data.require_columns(ds, needed, path, "data.prompt_field / data.completion_field"
-                         + (" / data.image_field" if image else ""))
+    ds = data.require_columns(ds, needed, path, "data.prompt_field / data.completion_field"
+                              + (" / data.image_field" if image else ""))
     limit = tc["evaluation"].get("max_samples")
     samples = []
     for i in range(min(len(ds), limit) if limit else len(ds)):

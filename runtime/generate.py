@@ -127,7 +127,7 @@ def run(config: dict[str, Any]) -> int:
     prompts_path = str(data.resolve(tc["prompts"], base))
     ds = data.load(prompts_path, fields.get("format", "jsonl"), "prompts")
     field = fields.get("prompt_field", "prompt")
-    data.require_columns(ds, [field], prompts_path, "data.prompt_field")
+    ds = data.require_columns(ds, [field], prompts_path, "data.prompt_field")
     rows = list(range(len(ds)))
     fraction = float(tc.get("prompt_fraction", 1.0))
     seed = int(tc.get("sample_seed", config.get("seed", 0)))
@@ -196,7 +196,7 @@ def exemplars(tc: dict[str, Any], base: str) -> list[str]:
     ds = data.load(path, "jsonl" if tc.get("few_shot_file") else fields.get("format", "jsonl"),
                    "reasoning.bootstrap.few_shot_file")
     q, a = fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")
-    data.require_columns(ds, [q, a], path, "data.prompt_field / data.completion_field")
+    ds = data.require_columns(ds, [q, a], path, "data.prompt_field / data.completion_field")
     return [exemplar(ds[i], q, a) for i in range(min(k, len(ds)))]
 
 
@@ -231,6 +231,10 @@ def _merge_when_complete(out_dir: Path, shards: int, target: Path) -> bool:
 
     # shards on different nodes may merge at once: each writes its own temporary file
     tmp = target.with_name(f".{target.name}.{socket.gethostname()}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text("".join(rows[i] + "\n" for i in sorted(rows)), encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text("".join(rows[i] + "\n" for i in sorted(rows)), encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return True

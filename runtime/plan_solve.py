@@ -33,7 +33,7 @@ def run(config: dict[str, Any]) -> int:
     qf, af = fields.get("prompt_field", "prompt"), fields.get("completion_field", "completion")
     path = str(data.resolve(tc["data"], base))
     ds = data.load(path, fields.get("format", "jsonl"), "held-out questions")
-    data.require_columns(ds, [qf, af], path, "data.prompt_field / data.completion_field")
+    ds = data.require_columns(ds, [qf, af], path, "data.prompt_field / data.completion_field")
     questions = [str(r[qf]) for r in ds]
     golds = [chains.gold_parts(str(r[af]))[1] for r in ds]
     greedy = {"batch_size": 32}

@@ -64,7 +64,7 @@ def run(config: dict[str, Any]) -> int:
     names = {"prompt_field": vis.get("prompt_field") or fields.get("prompt_field", "prompt"),
              "completion_field": vis.get("answer_field") or fields.get("completion_field", "completion")}
     needed = [names["completion_field"]] + ([image] if image else [names["prompt_field"]])
-    data.require_columns(ds, needed, train_path, "data.prompt_field / data.completion_field / data.image_field")
+    ds = data.require_columns(ds, needed, train_path, "data.prompt_field / data.completion_field / data.image_field")
     if fields.get("max_samples"):
         ds = ds.select(range(min(len(ds), fields["max_samples"])))
     tokenizer = vision.load_processing(str(tokenizer_path), image is not None)

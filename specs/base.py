@@ -14,6 +14,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 
 from specs.sections import (
+    MAX_SEED,
     DataSpec,
     DeepSpeedSpec,
     Launcher,
@@ -42,7 +43,7 @@ class ExperimentBase(Section):
     description: str = ""
     extends: str | None = Field(None, description="base spec path, deep-merged under this one")
     output_root: str = Field("runs", min_length=1, description="where run directories go")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     model: ModelSpec
     data: DataSpec = Field(default_factory=DataSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)

@@ -26,11 +26,14 @@ from specs.errors import Problem, SpecError
 from specs.merge import deep_merge
 from specs.overrides import Override, apply_override, parse_overrides
 from specs.registry import KINDS
-from specs.yaml_lines import load_yaml
+from specs.yaml_lines import MAX_NODES, load_yaml
 
 Path = tuple[str | int, ...]
 Origin = tuple[str, int | None]  # (source, line)
 MAX_EXTENDS_DEPTH = 16
+YAML_SUFFIXES = (".yaml", ".yml")
+MAX_DEPTH = 64  # nesting of a spec's values; real specs use under 10
+MAX_INT = 2**53  # larger integers are not exact in JSON and overflow SQLite and torch
 
 
 @dataclass
@@ -139,9 +142,17 @@ def read_document(path: FsPath, _chain: tuple[str, ...] = ()) -> Document:
     if len(_chain) >= MAX_EXTENDS_DEPTH:
         raise SpecError([Problem(source, None, "extends", "extends chain is too deep")])
 
-    if path.suffix == ".py":
+    suffix = path.suffix.lower()
+    if _chain and suffix not in YAML_SUFFIXES:
+        # A base is named by another file, so it is never code: running it would let
+        # anyone who can commit a spec run Python under validate, --changed or the hook.
+        raise SpecError([Problem(_chain[-1], None, "extends",
+                                 f"extends names {source}, which is not a YAML spec: a base spec must be "
+                                 "YAML (.yaml/.yml). Python specs are code and run only when you name them "
+                                 "on the command line; to reuse a Python base, import it in a Python spec")])
+    if suffix == ".py":
         doc = _read_python(path)
-    elif path.suffix in (".yaml", ".yml"):
+    elif suffix in YAML_SUFFIXES:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -175,29 +186,65 @@ def _read_python(path: FsPath) -> Document:
     source = str(path)
     try:
         namespace = runpy.run_path(source, run_name="__labspec_spec__")
+        value = namespace.get("experiment", _MISSING)
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="python", exclude_unset=True)
     except SpecError:
+        raise
+    except KeyboardInterrupt:
         raise
     except SystemExit as exc:
         raise SpecError([Problem(source, None, "", f"the spec called sys.exit({exc.code!r}); "
                                  "a Python spec only defines `experiment`")]) from None
     except ValidationError as exc:
         raise SpecError(_validation_problems(exc, None, Document({}, {}, [source]))) from None
-    except Exception as exc:  # the user's code: report where it failed, not our stack
+    except BaseException as exc:  # the user's code (any exception class): where it failed, not our stack
         tb = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path.resolve())
               or f.filename == source]
         line = tb[-1].lineno if tb else None
         raise SpecError([Problem(source, line, "", f"running the spec failed: "
-                                 f"{type(exc).__name__}: {exc}")]) from None
-    if "experiment" not in namespace:
+                                 f"{type(exc).__name__}: {_short(exc)}")]) from None
+    if value is _MISSING:
         raise SpecError([Problem(source, None, "", "a Python spec must define `experiment` "
                                  "(a dict, or an experiment model from specs)")])
-    value = namespace["experiment"]
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="python", exclude_unset=True)
     if not isinstance(value, dict):
         raise SpecError([Problem(source, None, "experiment",
                                  f"must be a dict or an experiment model, not {type(value).__name__}")])
+    problem = _too_deep(value)
+    if problem:
+        raise SpecError([Problem(source, None, "experiment", problem)])
     return Document(copy.deepcopy(value), {(): (source, None)}, [source])
+
+
+_MISSING = object()
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # a user's __str__ may fail too
+        text = "(no message)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _too_deep(value: Any) -> str | None:
+    """Why `value` cannot be a spec (nested past MAX_DEPTH, or containing itself), found
+    without recursion: a Python spec can build any structure."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return (f"is nested more than {MAX_DEPTH} levels deep (or contains itself); "
+                    "a spec is a few levels of mappings and lists")
+        seen += 1
+        if seen > MAX_NODES:
+            return f"holds more than {MAX_NODES:,} values; a spec is far smaller (use a sweep for many runs)"
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
+    return None
 
 
 def _as_document(data: Any, lines: dict[Path, int], source: str) -> Document:
@@ -275,6 +322,11 @@ def validate(doc: Document, context: str | None = None) -> ExperimentBase:
         exp = cls.model_validate(doc.data)
     except ValidationError as exc:
         raise SpecError(_validation_problems(exc, cls, doc, context)) from None
+    huge = [Problem(*doc.locate(path), paths.join(path),
+                    _ctx(context, f"{value} is too large for a count (at most 2^53 = {MAX_INT:,})"))
+            for path, value in _huge_ints(exp.model_dump(mode="python"), ())]
+    if huge:
+        raise SpecError(huge)
     findings = rules.check(exp)
     if findings:
         problems = []
@@ -283,6 +335,18 @@ def validate(doc: Document, context: str | None = None) -> ExperimentBase:
             problems.append(Problem(origin[0], origin[1], dotted, _ctx(context, message)))
         raise SpecError(problems)
     return exp
+
+
+def _huge_ints(node: Any, path: Path) -> list[tuple[Path, int]]:
+    """Integers past 2^53 anywhere in a validated spec: fields with a sane bound of their
+    own say so first; this catches the rest before they reach JSON, SQLite or torch."""
+    if isinstance(node, int) and not isinstance(node, bool):
+        return [(path, node)] if abs(node) > MAX_INT else []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, (list, tuple)) else ()
+    found: list[tuple[Path, int]] = []
+    for key, value in items:
+        found += _huge_ints(value, (*path, _k(key)))
+    return found
 
 
 def _unwritable_strings(node: Any, path: Path) -> list[tuple[Path, str]]:

@@ -67,6 +67,9 @@ ParamCount = Annotated[
 TimeLimit = Annotated[str | int, Field(description="SLURM time limit, e.g. 12:00:00 or 2-00:00:00")]
 Memory = Annotated[str | int, Field(description="memory per node, e.g. 64G (plain numbers are MB)")]
 Precision = Literal["bf16", "fp16", "fp32"]
+MAX_STEPS = 10**9
+MAX_SEED = 2**32 - 1  # numpy's and CUDA's seeds are 32-bit
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class ModelSpec(Section):
@@ -97,30 +100,30 @@ class DataSpec(Section):
     chosen_field: str = "chosen"
     rejected_field: str = "rejected"
     max_samples: int | None = Field(None, gt=0)
-    num_workers: int = Field(2, ge=0)
+    num_workers: int = Field(2, ge=0, le=256)
 
 
 class TrainingSpec(Section):
     """Optimiser and schedule; batch sizes are global and per GPU, accumulation is derived."""
 
     optimizer: Literal["adamw", "adam", "sgd", "rmsprop", "adafactor", "lion"] = "adamw"
-    lr: float = Field(1e-5, gt=0)
+    lr: float = Field(1e-5, gt=0, le=10)
     weight_decay: float = Field(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "linear"
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    warmup_steps: int = Field(0, ge=0)
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int | None = Field(None, gt=0, description="when set, wins over epochs (as in HF)")
-    global_batch_size: int = Field(8, gt=0, description="sequences per optimizer step, all GPUs")
-    micro_batch_size: int = Field(1, gt=0, description="sequences per GPU per forward pass")
+    warmup_steps: int = Field(0, ge=0, le=MAX_STEPS)
+    epochs: float = Field(1.0, gt=0, le=100_000)
+    max_steps: int | None = Field(None, gt=0, le=MAX_STEPS, description="when set, wins over epochs (as in HF)")
+    global_batch_size: int = Field(8, gt=0, le=2**24, description="sequences per optimizer step, all GPUs")
+    micro_batch_size: int = Field(1, gt=0, le=65_536, description="sequences per GPU per forward pass")
     precision: Precision = "bf16"
     gradient_checkpointing: bool = False
-    max_length: int = Field(2048, gt=0)
+    max_length: int = Field(2048, gt=0, le=2**22)
     max_grad_norm: float = Field(1.0, ge=0)
-    logging_steps: int = Field(10, gt=0)
-    save_steps: int | None = Field(None, gt=0, description="checkpoint every N steps (None: per epoch)")
-    eval_steps: int | None = Field(None, gt=0)
+    logging_steps: int = Field(10, gt=0, le=MAX_STEPS)
+    save_steps: int | None = Field(None, gt=0, le=MAX_STEPS, description="checkpoint every N steps (None: per epoch)")
+    eval_steps: int | None = Field(None, gt=0, le=MAX_STEPS)
 
 
 class OffloadDevice(Section):
@@ -145,8 +148,8 @@ class PeftSpec(Section):
     """LoRA through peft; off unless `enabled`."""
 
     enabled: bool = False
-    r: int = Field(16, gt=0)
-    alpha: int = Field(32, gt=0)
+    r: int = Field(16, gt=0, le=65_536)
+    alpha: int = Field(32, gt=0, le=2**20)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
     modules_to_save: list[str] = Field(default_factory=list)
@@ -155,19 +158,19 @@ class PeftSpec(Section):
 class ResourcesSpec(Section):
     """What one run asks SLURM for. A stage override sets only what differs."""
 
-    nodes: int = Field(1, gt=0)
-    gpus_per_node: int = Field(1, ge=0, description="0 for a CPU-only job")
+    nodes: int = Field(1, gt=0, le=4096)
+    gpus_per_node: int = Field(1, ge=0, le=64, description="0 for a CPU-only job")
     procs_per_node: int | None = Field(
-        None, gt=0, description="processes per node; default one per GPU (1 without GPUs)"
+        None, gt=0, le=512, description="processes per node; default one per GPU (1 without GPUs)"
     )
-    cpus_per_task: int = Field(8, gt=0)
+    cpus_per_task: int = Field(8, gt=0, le=4096)
     mem: Memory | None = None
     time: TimeLimit | None = None
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
     constraint: str | None = None
-    gpu_mem_gb: float | None = Field(None, gt=0, description="memory of one GPU, for estimates")
+    gpu_mem_gb: float | None = Field(None, gt=0, le=100_000, description="memory of one GPU, for estimates")
     sbatch_extra: dict[str, str | int] = Field(
         default_factory=dict, description="more sbatch options, e.g. {exclusive: ''}"
     )
@@ -217,7 +220,7 @@ class ResourcesSpec(Section):
 
 class TensorBoardSpec(Section):
     enabled: bool = True
-    log_every_n_steps: int = Field(10, gt=0)
+    log_every_n_steps: int = Field(10, gt=0, le=MAX_STEPS)
     log_hparams: bool = True
 
 
@@ -228,7 +231,18 @@ class SweepSpec(Section):
     zip: list[dict[str, list[JsonValue]]] = Field(
         default_factory=list, description="groups of equal-length lists advanced together"
     )
-    seeds: list[int] = Field(default_factory=list)
+    seeds: list[Seed] = Field(default_factory=list)
+    max_points: int = Field(10_000, gt=0, le=1_000_000, description=(
+        "refuse sweeps with more grid points than this (a typo in a grid can ask for millions of runs)"))
+
+    def size(self) -> int:
+        """How many grid points the sweep makes, counted without expanding it."""
+        n = 1
+        for values in self.grid.values():
+            n *= len(values)
+        for group in self.zip:
+            n *= min((len(v) for v in group.values()), default=0)
+        return n * max(len(self.seeds), 1)
 
 
 Launcher = Literal["torchrun", "deepspeed", "python"]
@@ -269,15 +283,15 @@ def check_env(env: dict[str, str]) -> dict[str, str]:
 class GenerationSettings(Section):
     """Sampling for `generate` and generation-based evaluation."""
 
-    max_new_tokens: int = Field(256, gt=0)
+    max_new_tokens: int = Field(256, gt=0, le=2**20)
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int | None = Field(None, gt=0)
-    num_samples: int = Field(1, gt=0, description="samples per prompt")
-    batch_size: int = Field(16, gt=0)
+    num_samples: int = Field(1, gt=0, le=10_000, description="samples per prompt")
+    batch_size: int = Field(16, gt=0, le=65_536)
     backend: Literal["hf"] = Field(
         "hf", description="transformers' generate, batched with a KV cache (the only backend wired in so far)")
-    shards: int = Field(1, gt=0, description="array tasks the prompts are split over")
+    shards: int = Field(1, gt=0, le=10_000, description="array tasks the prompts are split over")
 
     @model_validator(mode="after")
     def _samples_need_sampling(self) -> GenerationSettings:
@@ -297,7 +311,7 @@ class DPOSettings(Section):
     loss_type: list[DPOLoss] = Field(default_factory=lambda: list[DPOLoss](["sigmoid"]))
     loss_weights: list[float] | None = None
     label_smoothing: float = Field(0.0, ge=0, lt=0.5)
-    max_prompt_length: int = Field(512, gt=0)
+    max_prompt_length: int = Field(512, gt=0, le=2**22)
     reference: str | None = Field(
         None, description="reference model path; default: the model being trained, at its start"
     )

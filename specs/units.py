@@ -19,7 +19,7 @@ def parse_time_minutes(value: str | int) -> int:
     if isinstance(value, int):
         if value <= 0:
             raise ValueError("time in minutes must be positive")
-        return value
+        return _within_limit(value, value)
     text = str(value).strip()
     days = 0
     m = re.fullmatch(r"(\d+)-(.+)", text)
@@ -46,7 +46,17 @@ def parse_time_minutes(value: str | int) -> int:
     total = days * 1440 + hours * 60 + minutes + (1 if seconds else 0)
     if total <= 0:
         raise ValueError("time must be positive")
-    return total
+    return _within_limit(total, value)
+
+
+MAX_TIME_MIN = 365 * 1440  # SLURM reads anything huge as UNLIMITED: a typo would hold nodes forever
+
+
+def _within_limit(minutes: int, value: str | int) -> int:
+    if minutes > MAX_TIME_MIN:
+        raise ValueError(f"time {value!r} is more than 365 days (365-00:00:00); "
+                         "give the run's real limit, e.g. 2-00:00:00")
+    return minutes
 
 
 def format_time(minutes: int) -> str:

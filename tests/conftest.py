@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,8 +61,10 @@ smoke: {{steps: 4, checkpoint_every: 2, chain: 1}}
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> str:
-    """The project's own two-node SLURM test cluster (tests/cluster/up.sh), started once.
+def slurm_cluster() -> Iterator[str]:
+    """The project's own two-node SLURM test cluster (tests/cluster/up.sh), started once and
+    stopped at the end of the session when this session started it (no daemon is left
+    behind; a cluster that was already up, e.g. for a bench, is left as it was).
 
     Skipped without root locally; in CI (CI=true) it must come up.
     """
@@ -75,10 +77,15 @@ def slurm_cluster() -> str:
     done = subprocess.run(["bash", str(up)], capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         pytest.fail(f"SLURM test cluster did not come up:\n{done.stderr[-4000:]}")
+    started_here = "already up" not in done.stderr
     conf = os.path.join(os.environ.get("LABSPEC_CLUSTER_DIR", "/tmp/labspec-cluster"), "etc", "slurm.conf")
     os.environ["SLURM_CONF"] = conf
     subprocess.run(["scancel", "--user", "root"], capture_output=True, check=False)  # leftovers of earlier runs
-    return conf
+    yield conf
+    if started_here:
+        subprocess.run(["scancel", "--user", "root"], capture_output=True, check=False)
+        subprocess.run(["bash", str(REPO / "tests" / "cluster" / "down.sh")], capture_output=True, timeout=120,
+                       check=False)
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,8 @@ def run_task(run_dir: Path, task: str, task_config: dict[str, Any], outputs: dic
 
     config = {"labspec_version": VERSION, "task": task, "seed": 0, "run_id": "test", "run_dir": str(run_dir),
               "base_dir": str(base_dir or run_dir), "task_config": task_config,
-              "paths": {"outputs": str(run_dir / "outputs")}, "tensorboard": {"enabled": False},
+              "paths": {"outputs": str(run_dir / "outputs")},
+              "tensorboard": {"enabled": False, "log_dir": str(run_dir / "tb")},
               "outputs": {k: str(run_dir / v) for k, v in outputs.items()}}
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.json").write_text(json.dumps(config))

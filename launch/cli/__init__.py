@@ -57,11 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabspecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP during a local run (launch.local)
+        print(f"interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 130))
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the machine, not labspec: a full disk, a permission, a vanished file
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; nothing more was done", file=sys.stderr)
+        return 1
 
 
 def entrypoint() -> None:

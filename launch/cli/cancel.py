@@ -17,6 +17,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from launch import ledger as L
+    from launch.local import stop_run
     from launch.refresh import refresh
 
     ledger, experiment = open_target(args.target, args.root)
@@ -29,11 +30,13 @@ def run(args: argparse.Namespace) -> int:
             chosen = {root.id} | dependents(ledger.runs(root.experiment), root.id)
         cancelled = 0
         for rec in ledger.runs():
-            if rec.id not in chosen or rec.state not in (L.NEW, *L.ACTIVE):
+            if rec.id not in chosen or rec.state not in (L.NEW, L.INTERRUPTED, *L.ACTIVE):
                 continue
+            ledger.set_state(rec.id, L.CANCELLED, detail="labspec cancel")  # first: its launcher leaves it so
             if rec.executor == "slurm" and rec.job_id:
                 subprocess.run(["scancel", rec.job_id], capture_output=True, timeout=60, check=False)
-            ledger.set_state(rec.id, L.CANCELLED, detail="labspec cancel")
+            elif rec.executor == "local" and rec.state == L.RUNNING:
+                stop_run(rec.run_dir, lambda msg: print(msg, file=sys.stderr))
             cancelled += 1
             print(f"cancelled {rec.name} ({rec.id}){' job ' + rec.job_id if rec.job_id else ''}")
     print(f"{cancelled} run(s) cancelled", file=sys.stderr)

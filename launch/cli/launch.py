@@ -29,12 +29,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shlex
+
     from launch.changed import changed_specs
     from launch.cli.confirm import confirm
-    from launch.executors import LocalExecutor, SlurmExecutor, SlurmUnavailable, slurm_available
+    from launch.executors import LocalExecutor, SlurmExecutor, choose
     from launch.gitcheck import require_clean
-    from launch.launcher import LaunchOptions, dry_run_scripts, prepare, record, run_local, submit_slurm
+    from launch.launcher import LaunchOptions, dry_run_scripts, prepare, record, submit_slurm
     from launch.ledger import Ledger
+    from launch.local import run_local
     from launch.summary import summary
     from specs.errors import LabspecError
 
@@ -47,10 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if not specs:
         raise LabspecError("name a spec to launch (or --changed [REV_RANGE])")
 
-    use_slurm = args.executor == "slurm" or (args.executor == "auto" and slurm_available())
-    if args.executor == "slurm" and not slurm_available():
-        raise SlurmUnavailable("SLURM is not reachable here (no sbatch on PATH, or scontrol ping fails); "
-                               "use --executor local to run on this machine")
+    use_slurm = choose(args.executor) == "slurm"
     executor = (SlurmExecutor(array_parallelism=args.array_parallelism, hold=args.hold) if use_slurm
                 else LocalExecutor())
     failures = 0
@@ -63,27 +63,29 @@ def run(args: argparse.Namespace) -> int:
         def log(msg: str) -> None:
             print(msg, file=sys.stderr, flush=True)
 
-        with Ledger(plan.output_root) as ledger, ledger.locked():
-            sel = prepare(plan, ledger, opts, log)
-            if args.dry_run:
-                if isinstance(executor, SlurmExecutor):
-                    sys.stdout.write(dry_run_scripts(plan, ledger, executor, sel))
-                else:
-                    for r in sel.submit:
-                        sys.stdout.write(f"### {r.run_dir}/launch.sh (run {r.name})\n{r.script}\n")
+        with Ledger(plan.output_root) as ledger:
+            with ledger.locked():  # plan, record and submit; local runs then run outside it
+                sel = prepare(plan, ledger, opts, log)
+                if args.dry_run:
+                    if isinstance(executor, SlurmExecutor):
+                        sys.stdout.write(dry_run_scripts(plan, ledger, executor, sel))
+                    else:
+                        for r in sel.submit:
+                            sys.stdout.write(f"### {r.run_dir}/launch.sh (run {r.name})\n{r.script}\n")
+                    print(summary(plan, sel, executor.name), file=sys.stderr)
+                    continue
                 print(summary(plan, sel, executor.name), file=sys.stderr)
-                continue
-            print(summary(plan, sel, executor.name), file=sys.stderr)
-            if not sel.submit:
-                continue
-            if not args.yes and not confirm(f"{'Submit' if use_slurm else 'Run'} {len(sel.submit)} runs?"):
-                print("nothing submitted", file=sys.stderr)
-                return 1
-            record(loaded, plan, ledger, sel, opts)
-            if isinstance(executor, SlurmExecutor):
-                submit_slurm(plan, ledger, executor, sel, log)
-            else:
-                run_local(plan, ledger, sel, log)
+                if sel.submit and not args.yes and not confirm(
+                        f"{'Submit' if use_slurm else 'Run'} {len(sel.submit)} runs?"):
+                    print("nothing submitted", file=sys.stderr)
+                    return 1
+                if sel.submit or sel.adopted:
+                    record(loaded, plan, ledger, sel, opts)
+                if sel.submit and isinstance(executor, SlurmExecutor):
+                    submit_slurm(plan, ledger, executor, sel, log)
+            if sel.submit and isinstance(executor, LocalExecutor):
+                run_local(plan, ledger, sel.submit, log)
                 failures += sum(1 for r in sel.submit if (rec := ledger.get(r.id)) and rec.state != "COMPLETED")
-        print(f"watch it: labspec status {plan.experiment} --root {plan.output_root}", file=sys.stderr)
+        print(f"watch it: labspec status {shlex.quote(plan.experiment)} --root {shlex.quote(plan.output_root)}",
+              file=sys.stderr)
     return 1 if failures else 0

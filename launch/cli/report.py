@@ -4,6 +4,7 @@ swept values, and PNG plots, written under the experiment's directory."""
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from launch.cli.target import add_root, open_target
@@ -32,5 +33,5 @@ def run(args: argparse.Namespace) -> int:
         print(section)
     for path in files:
         print(f"wrote {path}")
-    print(f"look closer: labspec tb {experiment} --root {root}")
+    print(f"look closer: labspec tb {shlex.quote(experiment)} --root {shlex.quote(str(root))}")
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from launch.cli.target import add_root, open_target
+from launch.jsonfile import numbers, read_object
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"ledger": str(ledger.path), "runs": rows}, indent=2))
         return 0
-    header = ("RUN", "STAGE", "JOB", "STATE", "ELAPSED", "LAST METRIC")
-    table = [header] + [(row["name"], row["stage"], row["job_id"] or "-", row["state"],
+    header = ("RUN", "ID", "STAGE", "JOB", "STATE", "ELAPSED", "LAST METRIC")
+    table = [header] + [(row["name"], row["id"], row["stage"], row["job_id"] or "-", _state(row),
                          _duration(row["elapsed_s"]), row["last_metric"] or "-") for row in rows]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
     for line in table:
@@ -56,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state(row: dict[str, Any]) -> str:
+    if row["state"] == "COMPLETED" and not Path(row["run_dir"], "run.json").is_file():
+        return "COMPLETED (run dir gone)"
+    return str(row["state"])
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -65,16 +72,12 @@ def _duration(seconds: float | None) -> str:
 def last_metric(run_dir: str) -> str | None:
     """The run's latest logged number: outputs/metrics.json, else its progress file."""
     for name in ("outputs/metrics.json", "outputs/progress.json"):
-        path = Path(run_dir, name)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        numbers = [(k, v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        primary = data.get("primary_metric")
-        numbers.sort(key=lambda kv: kv[0] != primary)
-        if numbers:
-            key, value = numbers[0]
+        data = read_object(Path(run_dir, name))
+        values = numbers(data)
+        primary = data.get("primary_metric") if data else None
+        ranked = sorted(values.items(), key=lambda kv: kv[0] != primary)
+        if ranked:
+            key, value = ranked[0]
             return f"{key}={value:.4g}"
     return None
 

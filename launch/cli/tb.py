@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -16,8 +17,27 @@ from specs.errors import LabspecError
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="EXPERIMENT", help="experiment name or spec file")
     add_root(parser)
-    parser.add_argument("--port", type=int, default=6006)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=port_number, default=6006, help="default: %(default)s")
+    parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s (this machine only)")
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
+    return value
+
+
+def check_free(host: str, port: int) -> None:
+    """Refuse a busy port before printing a URL that would lead to someone else's server."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, port))
+    except OSError as exc:
+        raise LabspecError(f"cannot serve on {host}:{port} ({exc.strerror}); pass another --port") from None
 
 
 def logdir_spec(runs: list[RunRecord]) -> str:
@@ -41,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     exe = shutil.which("tensorboard") or str(Path(sys.executable).with_name("tensorboard"))
     if not Path(exe).exists():
         raise LabspecError("tensorboard is not installed here (pip install tensorboard)")
+    check_free(args.host, args.port)
     cmd = [exe, "--logdir_spec", logdir_spec(runs), "--host", args.host, "--port", str(args.port)]
     print(f"TensorBoard for {experiment or args.target}: http://{args.host}:{args.port}/", flush=True)
     sys.stderr.flush()

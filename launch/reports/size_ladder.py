@@ -6,11 +6,11 @@ time). A heatmap per intervention and score-against-size lines, one per ability.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from launch.jsonfile import read_object
 from launch.ledger import RunRecord
 
 
@@ -29,7 +29,9 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
     path = Path(agg.run_dir, "outputs", "ladder.json") if agg else None
     if path is None or not path.is_file():
         return "", []
-    rows: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    rows = (read_object(path) or {}).get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return f"## The ladder\n\n(no readable table in {path})\n", []
     models = sorted({(r["size"], r["model"]) for r in rows})
     interventions = list(dict.fromkeys(r["intervention"] for r in rows))
     abilities = sorted({r["ability"] for r in rows})

@@ -285,8 +285,9 @@ def _save_image(value: Any, target: Path, base: Path, where: str) -> str:
             partial.write_bytes(data)
             os.replace(partial, target)
         except OSError as exc:
+            partial.unlink(missing_ok=True)
             raise TaskInputError(f"{target}: cannot write the image ({exc.strerror}); images_out must be a "
-                                 "writable folder") from None
+                                 "writable folder with free space") from None
         return str(target)
     path = value.get("path") if isinstance(value, dict) else None
     if isinstance(path, str) and (base / path).is_file():

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from runtime.errors import TaskInputError
+from runtime.io import atomic_write_text
 
 INDEX = "index.json"
 FORMAT = "labspec-teacher-cache"
@@ -194,8 +195,12 @@ class TeacherCache:
             tensors[f"{name}/features"] = torch.stack([row[name][1] for row in rows]).contiguous()
         file = f"shard-{shard:05d}.safetensors"
         tmp = self.root / f".{file}.tmp"
-        save_file(tensors, tmp, metadata={"start": str(first), "count": str(count)})
-        os.replace(tmp, self.root / file)
+        try:
+            save_file(tensors, tmp, metadata={"start": str(first), "count": str(count)})
+            os.replace(tmp, self.root / file)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half shard behind
+            raise
         self._shards[shard] = {"file": file, "start": first, "count": count}
 
     def finish(self) -> None:
@@ -224,9 +229,7 @@ class TeacherCache:
         index = {"format": FORMAT, "version": VERSION, "complete": complete, "images_hash": self.images_hash,
                  "num_images": num_images, "shard_size": self.shard_size, "dtype": "float16",
                  "teachers": teachers, "shards": [self._shards[k] for k in sorted(self._shards)]}
-        tmp = self.root / f".{INDEX}.tmp"
-        tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, self.root / INDEX)
+        atomic_write_text(self.root / INDEX, json.dumps(index, indent=1) + "\n")
 
     # ---- reading ----------------------------------------------------------------------------
     def num_images(self) -> int:

@@ -42,3 +42,15 @@ def sweep_paths_exist(exp: ExperimentBase) -> Iterator[Finding]:
             yield f"sweep.zip.{i}", f"zip lists must have equal lengths ({shown})"
     if len(set(sw.seeds)) != len(sw.seeds):
         yield "sweep.seeds", "a seed is listed twice"
+
+
+@rule
+def sweep_size_bounded(exp: ExperimentBase) -> Iterator[Finding]:
+    sw = exp.sweep
+    n = sw.size()
+    if n > sw.max_points:
+        factors = [f"{len(v)} {p}" for p, v in sw.grid.items()]
+        factors += [f"{min((len(v) for v in g.values()), default=0)} zipped" for g in sw.zip]
+        factors += [f"{len(sw.seeds)} seeds"] if sw.seeds else []
+        yield ("sweep", f"the sweep has {n:,} grid points ({' x '.join(factors)}), more than sweep.max_points "
+                        f"({sw.max_points:,}); shrink the grid, or raise sweep.max_points if you mean it")
