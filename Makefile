@@ -11,7 +11,7 @@ setup:
 demo: setup
 	.venv/bin/labspec validate specs/examples/*.yaml specs/examples/*.py
 	.venv/bin/labspec compile specs/examples/quickstart.yaml
-	.venv/bin/python -m runtime.tiny runs/assets
+	.venv/bin/python -m runtime.fixtures runs/assets
 	.venv/bin/labspec launch specs/examples/quickstart.yaml --executor local --yes
 	.venv/bin/labspec report quickstart --root runs
 

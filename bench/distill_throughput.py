@@ -40,7 +40,7 @@ def distill_run(root: Path, assets: Path, name: str, cached: bool, steps: int) -
 def main() -> None:
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 60
     sys.path.insert(0, str(REPO))
-    from runtime.tiny import build_all
+    from runtime.fixtures.tiny import build_all
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

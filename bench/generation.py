@@ -14,16 +14,19 @@ from pathlib import Path
 def main() -> int:
     import torch
 
-    from runtime.generate import generate_batched, load_model, render_prompt
-    from runtime.tiny import build_all
+    from runtime.core.models import load_model, render_prompt
+    from runtime.core.sampling import generate_batched
+    from runtime.fixtures.tiny import build_all
+    from specs.sections import GenerationSettings
+    from specs.tasks import ModelRef
 
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
         build_all(Path(tmp))
-        model, tok = load_model({"name_or_path": str(Path(tmp, "tiny-lm-wide")), "dtype": "fp32"}, "/")
+        model, tok = load_model(ModelRef(name_or_path=str(Path(tmp, "tiny-lm-wide")), dtype="fp32"), "/")
         rows = Path(tmp, "tiny-chat", "train.jsonl").read_text().splitlines()[:128]
         prompts = [json.loads(r)["prompt"] for r in rows]
-        gen = {"max_new_tokens": 16, "batch_size": 64}
+        gen = GenerationSettings(max_new_tokens=16, batch_size=64)
         generate_batched(model, tok, prompts[:8], gen)  # warm up
         t = time.perf_counter()
         batched = generate_batched(model, tok, prompts, gen)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.formulas.katex import HERE, KatexChecker, _node
-from runtime.formulas.synthetic import random_formula
+from runtime.formula_dpo.katex import HERE, KatexChecker, _node
+from runtime.formula_dpo.synthetic import random_formula
 
 
 def main() -> None:

@@ -64,7 +64,7 @@ launcher: python
 
 
 def main() -> int:
-    from runtime.tiny import build_all
+    from runtime.fixtures.tiny import build_all
 
     env = {**os.environ, "OMP_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false"}
     venv = Path(sys.executable).parent

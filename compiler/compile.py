@@ -21,18 +21,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from compiler import memory, render
 from compiler.deepspeed import derive
 from compiler.ids import run_id
 from compiler.kinds import KIND_COMPILERS
-from compiler.nodes import Ref, StageNode
-from compiler.outputs import outputs_of
+from compiler.nodes import StageNode, parse_ref
 from compiler.plan import Plan, Run
 from compiler.sweep import labels, points, varying_paths
 from specs.base import ExperimentBase
 from specs.errors import CompileError
 from specs.loader import Document, LoadedSpec
 from specs.sections import ResourcesSpec, TrainingSpec
+from specs.tasks import CONFIG_FORMAT, TASK_CONFIGS, Coordinates, RunConfig
 from specs.units import format_time, parse_mem_mb
 from specs.version import VERSION
 
@@ -42,6 +44,7 @@ MAX_NAME = 120
 @dataclass
 class _Pending:
     node: StageNode
+    config: dict[str, Any]  # the task config, dumped, with refs
     exp: ExperimentBase
     resources: ResourcesSpec
     training: TrainingSpec | None
@@ -98,7 +101,12 @@ def _label(point: dict[str, Any]) -> str:
 
 def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str, _Pending],
                   warnings: list[str]) -> None:
-    nodes = KIND_COMPILERS[exp.kind](exp)
+    try:
+        nodes = KIND_COMPILERS[exp.kind](exp)
+    except ValidationError as exc:  # a combination of values no stage can take
+        first = exc.errors(include_url=False)[0]
+        raise CompileError(f"{_label(point) or exp.name}: {first['msg']} ({'.'.join(map(str, first['loc']))})"
+                           ) from None
     local: dict[str, str] = {}
     for node in nodes:
         if node.type not in exp.stage_types:
@@ -112,12 +120,13 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
             training = training.model_copy(update=node.training_update)
         ds_spec = exp.stage_deepspeed(node.type)
         ds = derive(training, ds_spec, res.world_size) if training is not None and ds_spec.enabled else None
-        hashed_config = _map_refs(node.config, _hashable_ref(local, node.name))
+        config = node.config.model_dump(mode="json")
         identity = {
+            "format": CONFIG_FORMAT,
             "experiment": exp.name,  # another experiment's run lives elsewhere: another run
             "stage": node.name,
             "task": node.task,
-            "config": hashed_config,
+            "config": _map_refs(config, _hashable_ref(local, node.name)),
             "seed": exp.seed,
             "world_size": res.world_size,
             "env": exp.stage_env(node.type),  # a variable can change what a run does
@@ -127,50 +136,55 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
             "shards": node.shards,
         }
         rid = run_id(identity)
-        deps = tuple(dict.fromkeys(local[r.stage] for r in _refs(node.config)))
+        deps = tuple(dict.fromkeys(local[stage] for stage, _ in _refs(config)))
         local[node.name] = rid
         if rid in pending:
             known = pending[rid]
             known.axes = {k: v for k, v in known.axes.items() if k in point and point[k] == v}
             continue
-        pending[rid] = _Pending(node, exp, res, training, ds, deps, dict(point), dict(local))
+        pending[rid] = _Pending(node, config, exp, res, training, ds, deps, dict(point), dict(local))
         if training is not None:
             _check_memory(exp, node, res, training, warnings)
 
 
-def _map_refs(obj: Any, fn: Callable[[Ref], Any]) -> Any:
-    """`obj` with every Ref replaced by fn(ref) (configs are plain dicts and lists)."""
-    if isinstance(obj, Ref):
-        return fn(obj)
+def _map_refs(obj: Any, fn: Callable[[str, str], Any]) -> Any:
+    """`obj` (a dumped config) with every ref replaced by fn(stage, output)."""
+    if isinstance(obj, str):
+        found = parse_ref(obj)
+        return fn(*found) if found else obj
     if isinstance(obj, dict):
         return {k: _map_refs(v, fn) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, list):
         return [_map_refs(v, fn) for v in obj]
     return obj
 
 
-def _refs(obj: Any) -> list[Ref]:
-    found: list[Ref] = []
-    _map_refs(obj, found.append)
+def _refs(obj: Any) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+
+    def keep(stage: str, output: str) -> None:
+        found.append((stage, output))
+
+    _map_refs(obj, keep)
     return found
 
 
-def _hashable_ref(local: dict[str, str], where: str) -> Callable[[Ref], Any]:
+def _hashable_ref(local: dict[str, str], where: str) -> Callable[[str, str], Any]:
     """Refs as the upstream run's id, for hashing: an upstream change changes this id."""
-    def swap(ref: Ref) -> Any:
-        if ref.stage not in local:
-            raise CompileError(f"internal: stage {where!r} refers to {ref.stage!r}, not built before it")
-        return {"$ref": local[ref.stage], "output": ref.output}
+    def swap(stage: str, output: str) -> Any:
+        if stage not in local:
+            raise CompileError(f"internal: stage {where!r} refers to {stage!r}, not built before it")
+        return {"$ref": local[stage], "output": output}
     return swap
 
 
-def _path_ref(local: dict[str, str], dirs: dict[str, str], tasks: dict[str, str]) -> Callable[[Ref], Any]:
+def _path_ref(local: dict[str, str], dirs: dict[str, str], tasks: dict[str, str]) -> Callable[[str, str], Any]:
     """Refs as the upstream output's path (run dirs are known at compile time)."""
-    def resolve(ref: Ref) -> Any:
-        upstream = local[ref.stage]
-        rel = outputs_of(tasks[upstream]).get(ref.output)
+    def resolve(stage: str, output: str) -> Any:
+        upstream = local[stage]
+        rel = TASK_CONFIGS[tasks[upstream]].all_outputs().get(output)
         if rel is None:
-            raise CompileError(f"internal: task {tasks[upstream]!r} has no output {ref.output!r}")
+            raise CompileError(f"internal: task {tasks[upstream]!r} has no output {output!r}")
         return os.path.join(dirs[upstream], rel)
     return resolve
 
@@ -253,33 +267,22 @@ def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[
             python: str, base_dir: str) -> Run:
     exp, node, res = p.exp, p.node, p.resources
     run_dir = dirs[rid]
-    task_config = _map_refs(node.config, _path_ref(p.upstream, dirs, tasks))
+    task_config = _map_refs(p.config, _path_ref(p.upstream, dirs, tasks))
     launcher = exp.stage_launcher(node.type)
     run_json = os.path.join(run_dir, "run.json")
-    config = {
-        "labspec_version": VERSION,
-        "experiment": exp.name,
-        "kind": exp.kind,
-        "run_id": rid,
-        "run_name": name,
-        "stage": node.name,
-        "stage_type": node.type,
-        "task": node.task,
-        "run_dir": run_dir,
-        "base_dir": base_dir,  # relative paths in task_config are relative to this
-        "seed": exp.seed,
-        "axes": p.axes,
-        "depends_on": list(p.depends_on),
-        "world_size": res.world_size,
-        "shards": node.shards,
-        "task_config": task_config,
-        "training": p.training.model_dump(mode="json") if p.training is not None else None,
-        "peft": exp.peft.model_dump(mode="json") if p.training is not None and exp.peft.enabled else None,
-        "deepspeed_config": os.path.join(run_dir, "deepspeed.json") if p.deepspeed is not None else None,
-        "tensorboard": {**exp.tensorboard.model_dump(mode="json"), "log_dir": os.path.join(run_dir, "tb")},
-        "outputs": {k: os.path.join(run_dir, v) for k, v in outputs_of(node.task).items()},
-        "paths": {d: os.path.join(run_dir, d) for d in ("checkpoints", "outputs", "logs", "tb")},
-    }
+    coordinates = Coordinates(point=p.axes, role=node.role, **node.coordinates)
+    config = RunConfig(
+        labspec_version=VERSION, experiment=exp.name, kind=exp.kind, run_id=rid, run_name=name, stage=node.name,
+        stage_type=node.type, task=node.task, run_dir=run_dir,
+        base_dir=base_dir,  # relative paths in task_config are relative to this
+        seed=exp.seed, axes=p.axes, coordinates=coordinates, depends_on=list(p.depends_on),
+        world_size=res.world_size, shards=node.shards, task_config=task_config,
+        training=p.training, peft=exp.peft if p.training is not None and exp.peft.enabled else None,
+        deepspeed_config=os.path.join(run_dir, "deepspeed.json") if p.deepspeed is not None else None,
+        tensorboard={**exp.tensorboard.model_dump(), "log_dir": os.path.join(run_dir, "tb")},
+        outputs={k: os.path.join(run_dir, v) for k, v in TASK_CONFIGS[node.task].all_outputs().items()},
+        paths={d: os.path.join(run_dir, d) for d in ("checkpoints", "outputs", "logs", "tb")},
+    ).model_dump(mode="json")
     env = {**exp.stage_env(node.type), "LABSPEC_EXPERIMENT": exp.name, "LABSPEC_RUN_ID": rid,
            "LABSPEC_RUN_DIR": run_dir}
     argv = _command(launcher, python, res, run_json)
@@ -291,4 +294,5 @@ def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[
     )
     shown = [f"${{{a}}}" if isinstance(a, render.ShellVar) else str(a) for a in argv]
     return Run(rid, name, node.name, node.type, node.task, p.depends_on, p.axes, run_dir,
-               _resources(res), launcher, config, p.deepspeed, shown, env, script, node.shards)
+               _resources(res), launcher, config, p.deepspeed, shown, env, script, node.shards,
+               coordinates.model_dump(mode="json", exclude_none=True))

@@ -28,6 +28,7 @@ class Run:
     env: dict[str, str]
     script: str
     shards: int = 1
+    coordinates: dict[str, Any] = field(default_factory=dict)  # specs.tasks.Coordinates, for reports and the ledger
 
     def summary(self) -> dict[str, Any]:
         """The dry-run JSON view of this run."""
@@ -43,6 +44,7 @@ class Run:
             "resources": self.resources,
             "launcher": self.launcher,
             "shards": self.shards,
+            "coordinates": self.coordinates,
             "command": self.command,
             "env": self.env,
             "script": self.script,

@@ -29,7 +29,7 @@ def main() -> int:
     ap.add_argument("--max-depth", type=int, default=1)
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    from runtime.tiny import build_vlm, formula_corpus
+    from runtime.fixtures.tiny import build_vlm, formula_corpus
 
     model = args.out / "assets" / "formula-vlm"
     if not (model / "config.json").exists():

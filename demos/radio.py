@@ -30,8 +30,8 @@ def main() -> int:
     ap.add_argument("--mllm-steps", type=int, default=300)
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    from runtime.radio.shapes import write_sets
-    from runtime.tiny import build_all
+    from runtime.fixtures.shapes import write_sets
+    from runtime.fixtures.tiny import build_all
 
     assets = args.out / "assets"
     build_all(assets)  # tiny teachers and the tiny LM

@@ -30,8 +30,8 @@ def main() -> int:
     ap.add_argument("--warmup-steps", type=int, default=300)
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
+    from runtime.fixtures.tiny import arithmetic, build_lm, build_tokenizer, corpus, write_jsonl
     from runtime.reasoning.chains import gold_parts, prompt
-    from runtime.tiny import arithmetic, build_lm, build_tokenizer, corpus, write_jsonl
 
     assets = args.out / "assets"
     train_rows = [{"question": r["prompt"], "answer": f"{r['prompt'][8:-1]} = {r['completion']} #### {r['completion']}"}

@@ -30,7 +30,7 @@ def main() -> int:
     ap.add_argument("--max-operand", type=int, default=30)
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    from runtime.tiny import arithmetic, build_lm, build_tokenizer, corpus, write_jsonl
+    from runtime.fixtures.tiny import arithmetic, build_lm, build_tokenizer, corpus, write_jsonl
 
     assets = args.out / "assets"
     if not (assets / "lm" / "config.json").exists():

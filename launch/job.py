@@ -30,7 +30,7 @@ from typing import Any
 
 from launch import rundir
 
-EXIT_REQUEUE = 75  # the runtime stopped early with a checkpoint (runtime.preemption)
+EXIT_REQUEUE = 75  # the runtime stopped early with a checkpoint (runtime.core.preemption)
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
 LOCK_WAIT_S = 120.0  # a previous attempt (a --force resubmission, a requeue) gets this long to finish

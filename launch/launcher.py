@@ -262,7 +262,8 @@ def record(loaded: LoadedSpec, plan: Plan, ledger: Ledger, sel: Selection, opts:
     emit(plan, loaded, extra)
     ledger.record_experiment(plan.experiment, plan.kind, prov, opts.allow_dirty)
     ledger.upsert_planned(plan.experiment,
-                          [(r.id, r.name, r.stage, r.run_dir, r.depends_on, r.shards) for r in plan.runs], prov)
+                          [(r.id, r.name, r.stage, r.run_dir, r.depends_on, r.shards, r.coordinates)
+                           for r in plan.runs], prov)
     for run_id, upstream in sel.blocked.items():
         up = ledger.get(upstream)
         ledger.set_state(run_id, L.UPSTREAM_FAILED, f"{up.name if up else upstream} did not complete")

@@ -27,7 +27,7 @@ from typing import Any
 
 from specs.errors import LabspecError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.coordinates
 LEDGER_DIR = ".labspec"
 
 # states a run can be in; SLURM's own names where they exist
@@ -39,6 +39,10 @@ ACTIVE = (SUBMITTING, PENDING, RUNNING)
 TERMINAL = (COMPLETED, FAILED, CANCELLED, TIMEOUT, UPSTREAM_FAILED, "OUT_OF_MEMORY", "NODE_FAIL",
             "BOOT_FAIL", "DEADLINE", "PREEMPTED")
 FAILED_STATES = tuple(s for s in TERMINAL if s != COMPLETED)  # what blocks dependents
+
+
+# a planned run: id, name, stage, run dir, depends_on, shards, coordinates
+PlannedRun = tuple[str, str, str, str, tuple[str, ...], int, dict[str, Any]]
 
 
 class LedgerError(LabspecError):
@@ -58,6 +62,7 @@ class RunRecord:
     job_id: str | None  # SLURM job id: "123", "123_4" for an array task, "123" for a sharded run's array
     task_index: int | None  # its task in the array job (known before sbatch answers; None: the whole job)
     shards: int
+    coordinates: dict[str, Any]  # its place in the experiment (specs.tasks.Coordinates): role, iteration, ...
     token: str | None
     submitted_at: float | None
     started_at: float | None
@@ -81,7 +86,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, experiment TEXT NOT NULL, name TEXT NOT NULL, stage TEXT NOT NULL,
     run_dir TEXT NOT NULL, depends_on TEXT NOT NULL, state TEXT NOT NULL, executor TEXT,
     job_id TEXT, task_index INTEGER, shards INTEGER NOT NULL DEFAULT 1, token TEXT, submitted_at REAL,
-    started_at REAL, ended_at REAL, detail TEXT, spec_sha256 TEXT, git_commit TEXT);
+    started_at REAL, ended_at REAL, detail TEXT, spec_sha256 TEXT, git_commit TEXT, coordinates TEXT);
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs (experiment);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL, detail TEXT);
@@ -126,12 +131,15 @@ class Ledger:
     def _migrate(self) -> None:
         self.db.executescript(_SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row["value"]) > SCHEMA_VERSION:
+        if row is not None and int(row["value"]) > SCHEMA_VERSION:
             raise LedgerError(
                 f"{self.path} was written by a newer labspec (ledger schema {row['value']}, this labspec "
                 f"reads up to {SCHEMA_VERSION}); upgrade labspec. Nothing was changed")
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
+        if "coordinates" not in columns:  # schema 1 -> 2
+            self.db.execute("ALTER TABLE runs ADD COLUMN coordinates TEXT")
+        if row is None or int(row["value"]) < SCHEMA_VERSION:  # written only when it changes (a full disk reads)
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -204,17 +212,19 @@ class Ledger:
             rows = self.db.execute("SELECT * FROM runs WHERE experiment=? ORDER BY rowid", (experiment,))
         return [_record(r) for r in rows]
 
-    def upsert_planned(self, experiment: str, runs: list[tuple[str, str, str, str, tuple[str, ...], int]],
-                       provenance: dict[str, Any]) -> None:
-        """Make sure every (id, name, stage, run_dir, depends_on, shards) has a row (NEW when new)."""
+    def upsert_planned(self, experiment: str, runs: list[PlannedRun], provenance: dict[str, Any]) -> None:
+        """Make sure every planned run has a row (NEW when new)."""
         now = time.time()
         with self.transaction() as db:
-            for run_id, name, stage, run_dir, depends_on, shards in runs:
+            for run_id, name, stage, run_dir, depends_on, shards, coordinates in runs:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO runs (id, experiment, name, stage, run_dir, depends_on, state, shards,"
-                    " spec_sha256, git_commit) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " spec_sha256, git_commit, coordinates) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (run_id, experiment, name, stage, run_dir, json.dumps(list(depends_on)), NEW, shards,
-                     provenance.get("spec_sha256"), provenance.get("git_commit")))
+                     provenance.get("spec_sha256"), provenance.get("git_commit"), json.dumps(coordinates)))
+                if not cur.rowcount:  # rows of an older ledger learn their coordinates
+                    db.execute("UPDATE runs SET coordinates=? WHERE id=? AND coordinates IS NULL",
+                               (json.dumps(coordinates), run_id))
                 if cur.rowcount:
                     db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, NEW, now, None))
 
@@ -297,7 +307,7 @@ def _record(row: sqlite3.Row) -> RunRecord:
         id=row["id"], experiment=row["experiment"], name=row["name"], stage=row["stage"],
         run_dir=row["run_dir"], depends_on=tuple(json.loads(row["depends_on"])), state=row["state"],
         executor=row["executor"], job_id=row["job_id"], task_index=row["task_index"], shards=row["shards"],
-        token=row["token"],
+        token=row["token"], coordinates=json.loads(row["coordinates"] or "{}"),
         submitted_at=row["submitted_at"], started_at=row["started_at"], ended_at=row["ended_at"],
         detail=row["detail"])
 

@@ -19,6 +19,20 @@ def final_metrics(run_dir: str) -> dict[str, float]:
     return {k: v for k, v in numbers(read_object(Path(run_dir, "outputs", "metrics.json"))).items() if k not in SKIP}
 
 
+def coordinates_of(run: RunRecord) -> dict[str, Any]:
+    """A run's place in its experiment (specs.tasks.Coordinates): from the ledger, else from
+    its run.json (runs recorded before the ledger kept them)."""
+    if run.coordinates:
+        return run.coordinates
+    found = (read_object(Path(run.run_dir, "run.json")) or {}).get("coordinates")
+    return found if isinstance(found, dict) else {}
+
+
+def point_label(run: RunRecord) -> str:
+    """The grid point a run belongs to, as "key=value, ..." ("-" without a sweep)."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(axes_of(run.run_dir).items())) or "-"
+
+
 def axes_of(run_dir: str) -> dict[str, Any]:
     axes = (read_object(Path(run_dir, "run.json")) or {}).get("axes")
     return axes if isinstance(axes, dict) else {}

@@ -1,4 +1,10 @@
-"""Entry point on the node: `python -m runtime RUN_DIR_OR_RUN_JSON`."""
+"""Entry point on the node: `python -m runtime RUN_DIR_OR_RUN_JSON`.
+
+run.json is validated against the compiler's own models (`specs.tasks.RunConfig`, the
+run's task config chosen by its task) before anything heavy is imported, so a bad
+config fails first, with the field named; then the task registered under the run's
+task name runs (`runtime.core.registry`, filled by `runtime.routes`).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-TASKS: dict[str, str] = {  # task name -> module under runtime/
-    "smoke": "smoke",
-    "sft": "sft",
-    "generate": "generate",
-    "evaluate": "evaluate",
-    "dpo": "dpo",
-    "spin_pairs": "spin_pairs",
-    "formula_data": "formula_data",
-    "mine_pairs": "mine_pairs",
-    "distill": "distill",
-    "encoder_eval": "encoder_eval",
-    "mllm": "mllm",
-    "benchmark": "benchmark",
-    "ladder_aggregate": "ladder_aggregate",
-    "filter_chains": "filter_chains",
-    "plan_solve": "plan_solve",
-}
-
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
@@ -34,28 +22,38 @@ def main(argv: list[str]) -> int:
     path = Path(argv[0])
     run_json = path / "run.json" if path.is_dir() else path
     try:
-        config = json.loads(run_json.read_text(encoding="utf-8"))
+        raw = json.loads(run_json.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {run_json}: {exc}", file=sys.stderr)
         return 2
     from specs.version import VERSION
 
-    made_by = str(config.get("labspec_version", "?"))
+    made_by = str(raw.get("labspec_version", "?")) if isinstance(raw, dict) else "?"
     if made_by.split(".")[:2] != VERSION.split(".")[:2]:
         print(f"error: {run_json} was compiled by labspec {made_by}; this runtime is {VERSION}. "
               "Compile and launch the spec again with this version", file=sys.stderr)
         return 2
-    task = config.get("task")
-    if task not in TASKS:
-        print(f"error: runtime task {task!r} is not available in this labspec version", file=sys.stderr)
-        return 3
-    import importlib
+    from pydantic import ValidationError
 
-    from runtime.errors import TaskInputError
+    from specs.tasks import RunConfig
 
-    module = importlib.import_module(f"runtime.{TASKS[task]}")
     try:
-        result: int = module.run(config)
+        run = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        print(f"error: {run_json} is not a run this runtime can run ({problems}). Compile and launch the "
+              "spec again with this version", file=sys.stderr)
+        return 2
+    from runtime import routes  # noqa: F401  (every route registers its tasks)
+    from runtime.core import registry
+    from runtime.core.errors import TaskInputError
+
+    if run.task not in registry.TASKS:
+        print(f"error: runtime task {run.task!r} is not available in this labspec version", file=sys.stderr)
+        return 3
+    task = registry.load(registry.TASKS[run.task])
+    try:
+        result: int = task(run, run.task_config)
     except TaskInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

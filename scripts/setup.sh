@@ -13,8 +13,8 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 
-# KaTeX, which the formula evaluator's validity metric runs under Node.js (runtime/formulas/katex).
-KATEX=runtime/formulas/katex
+# KaTeX, which the formula evaluator's validity metric runs under Node.js (runtime/formula_dpo/katex).
+KATEX=runtime/formula_dpo/katex
 if [ ! -f "$KATEX/node_modules/katex/package.json" ] || [ "$KATEX/package-lock.json" -nt "$KATEX/node_modules" ]; then
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -37,6 +37,9 @@ class ExperimentBase(Section):
 
     # stage type -> does it train (DeepSpeed config, batch-size checks)?
     stage_types: ClassVar[dict[str, bool]] = {}
+    # dotted path of each evaluation section -> the route's own evaluator (None: the
+    # section's `evaluator`, else `default`, on data.test or its own data)
+    evaluations: ClassVar[dict[str, str | None]] = {}
 
     name: str = Field(pattern=SLUG, description="slug: lowercase letters, digits, ., - and _")
     kind: str

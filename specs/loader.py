@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 import runpy
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -427,6 +428,12 @@ def _message(err: Any, cls: type[BaseModel] | None, path: Path) -> str:
         return f"unknown field{hint} (known here: {shown})"
     if kind == "missing":
         return "required field is missing"
+    if kind == "literal_error" and isinstance(err.get("input"), str):
+        # a closed set of names (metrics, normalisers, loss types, ...): suggest the nearest
+        allowed = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+        close = get_close_matches(err["input"], allowed, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown name {err['input']!r}{hint} (one of: {', '.join(allowed)})"
     msg = str(err["msg"])
     if "input" in err and kind not in ("missing",) and not isinstance(err["input"], (dict, list)):
         shown = repr(err["input"])

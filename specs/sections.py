@@ -87,19 +87,28 @@ class ModelSpec(Section):
     chat_template: str | None = Field(None, description="a template file or name; default: the model's")
 
 
-class DataSpec(Section):
-    """Where the data lies and which fields hold what (JSONL/parquet/HF-on-disk)."""
+DataFormat = Literal["jsonl", "json", "parquet", "arrow", "hf_disk"]
 
-    train: str | None = None
-    validation: str | None = None
-    test: str | None = None
-    format: Literal["jsonl", "json", "parquet", "arrow", "hf_disk"] = "jsonl"
+
+class DataFields(Section):
+    """How a data file is read: its format and which fields hold what (shared by the
+    spec's `data:` section and every dataset a task reads)."""
+
+    format: DataFormat = "jsonl"
     prompt_field: str = "prompt"
     completion_field: str = "completion"
     image_field: str | None = None
     chosen_field: str = "chosen"
     rejected_field: str = "rejected"
     max_samples: int | None = Field(None, gt=0)
+
+
+class DataSpec(DataFields):
+    """Where the data lies and which fields hold what (JSONL/parquet/HF-on-disk)."""
+
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
     num_workers: int = Field(2, ge=0, le=256)
 
 
@@ -280,6 +289,23 @@ def check_env(env: dict[str, str]) -> dict[str, str]:
 # --- settings shared by several tasks (each route composes them) -------------------
 
 
+# Closed sets of names: a misspelling is refused at validation, with a suggestion. Each
+# runtime registry (evaluators, normalisers, extractors, prompt styles) holds exactly these
+# (a test checks that they agree).
+EvaluatorName = Literal["default", "formula", "mllm", "reasoning"]
+Normalizer = Literal["none", "basic", "latex", "number"]
+AnswerExtractor = Literal["none", "last_number", "boxed", "regex"]
+PromptStyle = Literal["plain", "cot"]
+Metric = Literal["exact_match", "accuracy", "perplexity", "bleu", "edit_distance", "validity", "greedy_accuracy",
+                 "majority_accuracy"]
+EVALUATOR_METRICS: dict[str, tuple[str, ...]] = {
+    "default": ("exact_match", "accuracy", "perplexity"),
+    "formula": ("bleu", "edit_distance", "exact_match", "validity"),
+    "mllm": ("exact_match",),
+    "reasoning": ("greedy_accuracy", "majority_accuracy"),
+}
+
+
 class GenerationSettings(Section):
     """Sampling for `generate` and generation-based evaluation."""
 
@@ -328,9 +354,10 @@ class EvaluationSettings(Section):
     """Held-out evaluation: generation metrics and/or likelihood metrics."""
 
     data: str | None = Field(None, description="held-out file; default: data.test")
-    metrics: list[str] = Field(default_factory=lambda: ["exact_match"])
-    normalizer: Literal["none", "basic", "latex", "number"] = "basic"
-    answer_extractor: Literal["none", "last_number", "boxed", "regex"] = "none"
+    evaluator: EvaluatorName | None = Field(None, description="default: the route's own (else `default`)")
+    metrics: list[Metric] = Field(default_factory=lambda: list[Metric](["exact_match"]), min_length=1)
+    normalizer: Normalizer = "basic"
+    answer_extractor: AnswerExtractor = "none"
     answer_regex: str | None = None
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 

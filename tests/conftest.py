@@ -15,7 +15,7 @@ MINIMAL = """\
 name: mini
 kind: sft
 model: {name_or_path: some/model}
-data: {train: train.jsonl}
+data: {train: train.jsonl, test: test.jsonl}
 resources: {gpus_per_node: 2, time: "01:00:00"}
 training: {global_batch_size: 8, micro_batch_size: 2}
 """
@@ -90,8 +90,8 @@ def slurm_cluster() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared offline fixtures (runtime.tiny): tokenizer, tiny LMs, arithmetic data."""
-    from runtime.tiny import build_all
+    """The shared offline fixtures (runtime.fixtures.tiny): tokenizer, tiny LMs, arithmetic data."""
+    from runtime.fixtures.tiny import build_all
 
     root = tmp_path_factory.mktemp("assets")
     build_all(root)

@@ -64,20 +64,37 @@ def metrics(row: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def run_task(run_dir: Path, task: str, task_config: dict[str, Any], outputs: dict[str, str],
-             base_dir: Path | None = None) -> Any:
-    """`python -m runtime RUN_DIR` on a hand-written run.json (TensorBoard off): one task
-    on its own, for its unit tests; `outputs` are relative to the run dir."""
+def run_json(run_dir: Path, task: str, task_config: dict[str, Any], outputs: dict[str, str] | None = None,
+             base_dir: Path | None = None, **envelope: Any) -> dict[str, Any]:
+    """A hand-written run.json for one task (TensorBoard off); `outputs` default to the
+    task's own (relative to the run dir)."""
+    from specs.tasks import TASK_CONFIGS
+    from specs.version import VERSION
+
+    rel = outputs if outputs is not None else TASK_CONFIGS[task].all_outputs()
+    return {"labspec_version": VERSION, "experiment": "test", "kind": "test", "run_id": "test", "run_name": task,
+            "stage": task, "stage_type": task, "task": task, "seed": 0, "run_dir": str(run_dir),
+            "base_dir": str(base_dir or run_dir), "coordinates": {"role": task}, "task_config": task_config,
+            "paths": {d: str(run_dir / d) for d in ("checkpoints", "outputs", "logs", "tb")},
+            "tensorboard": {"enabled": False, "log_dir": str(run_dir / "tb")},
+            "outputs": {k: str(run_dir / v) for k, v in rel.items()}, **envelope}
+
+
+def run_config(run_dir: Path, task: str, task_config: dict[str, Any], **kwargs: Any) -> Any:
+    """The same, validated as the runtime does: a specs.tasks.RunConfig to call a task with."""
+    from specs.tasks import RunConfig
+
+    return RunConfig.model_validate(run_json(run_dir, task, task_config, **kwargs))
+
+
+def run_task(run_dir: Path, task: str, task_config: dict[str, Any], outputs: dict[str, str] | None = None,
+             base_dir: Path | None = None, **envelope: Any) -> Any:
+    """`python -m runtime RUN_DIR` on a hand-written run.json: one task on its own, for its
+    unit tests. The task config is validated by the runtime against its model (specs.tasks)."""
     import subprocess
     import sys
 
-    from specs.version import VERSION
-
-    config = {"labspec_version": VERSION, "task": task, "seed": 0, "run_id": "test", "run_dir": str(run_dir),
-              "base_dir": str(base_dir or run_dir), "task_config": task_config,
-              "paths": {"outputs": str(run_dir / "outputs")},
-              "tensorboard": {"enabled": False, "log_dir": str(run_dir / "tb")},
-              "outputs": {k: str(run_dir / v) for k, v in outputs.items()}}
+    config = run_json(run_dir, task, task_config, outputs, base_dir, **envelope)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.json").write_text(json.dumps(config))
     return subprocess.run([sys.executable, "-m", "runtime", str(run_dir)], capture_output=True, text=True,

@@ -32,7 +32,8 @@ def test_validate_ok_and_failing(cli, write_spec):
 
 
 def test_compile_table(cli, write_spec):
-    spec = write_spec(MINIMAL + "evaluation: {}\nsweep: {grid: {training.lr: [1.0e-5, 2.0e-5]}}\n")
+    spec = write_spec(MINIMAL.replace("train.jsonl}", "train.jsonl, test: test.jsonl}")
+                      + "evaluation: {}\nsweep: {grid: {training.lr: [1.0e-5, 2.0e-5]}}\n")
     code, out, err = cli("compile", spec)
     assert code == 0, err
     lines = out.splitlines()

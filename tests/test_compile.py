@@ -133,8 +133,8 @@ def test_spin_chain_references_previous_iterations():
     plan = compile(load_spec(REPO / "specs/examples/spin.yaml"))
     by_stage = {r.stage: r for r in plan.runs}
     t0, t1, t2 = (by_stage[f"train_t{t}"] for t in range(3))
-    assert t0.config["task_config"]["reference"] == "Qwen/Qwen2.5-0.5B-Instruct"
-    assert t1.config["task_config"]["reference"] == t0.config["outputs"]["model"]
+    assert t0.config["task_config"]["reference"]["name_or_path"] == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert t1.config["task_config"]["reference"]["name_or_path"] == t0.config["outputs"]["model"]
     assert t1.config["task_config"]["model"]["name_or_path"] == t0.config["outputs"]["model"]
     assert t2.config["training"]["lr"] == 1e-7 and t1.config["training"]["lr"] == 5e-7
     assert by_stage["train_t3"].config["task_config"]["dpo"]["beta"] == 5.0
@@ -158,8 +158,7 @@ def test_plan_is_a_dag_in_dependency_order():
 
 def test_size_ladder_resources_grow_with_the_model():
     plan = compile(load_spec(REPO / "specs/examples/size_ladder.yaml"))
-    gpus = {r.config["task_config"]["model"]["name"]: r.resources["gpus_per_node"]
-            for r in plan.runs if r.stage_type == "evaluate"}
+    gpus = {r.coordinates["model"]: r.resources["gpus_per_node"] for r in plan.runs if r.stage_type == "evaluate"}
     # bf16 weights + 30% headroom on 80 GB GPUs: 32.5B needs 84.5 GB, 72.7B 189 GB
     assert gpus["q0.5b"] == 1 and gpus["q14b"] == 1 and gpus["q32b"] == 2 and gpus["q72b"] == 4
     agg = plan.runs[-1]

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from runtime.formulas import katex, latex, metrics
-from runtime.mine_pairs import mistakes
+from runtime.formula_dpo import katex, latex, metrics
+from runtime.formula_dpo.mine import mistakes
 
 
 def test_tokens_split_control_words_symbols_and_characters():

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from runtime.errors import TaskInputError
-from runtime.formulas.readers import _READERS, FORMATS, read_split
+from runtime.core.errors import TaskInputError
+from runtime.formula_dpo.readers import _READERS, FORMATS, read_split
 
 
 def png(path: Path, shade: int = 0) -> Path:

@@ -29,13 +29,13 @@ def test_full_scale_example_compiles_to_the_five_step_plan():
     assert deps["evaluate_dpo_test"] == {ids["dpo"], ids["prepare"], ids["evaluate_sft_test"]}
     sft_model = runs["sft"].config["outputs"]["model"]
     dpo = runs["dpo"].config["task_config"]
-    assert dpo["model"]["name_or_path"] == dpo["reference"] == sft_model  # DPO from the SFT model, against it
-    assert dpo["pairs"] == runs["mine"].config["outputs"]["pairs"]
+    assert dpo["model"]["name_or_path"] == dpo["reference"]["name_or_path"] == sft_model  # from SFT, against it
+    assert dpo["pairs"]["path"] == runs["mine"].config["outputs"]["pairs"]
     train_eval = runs["evaluate_sft_train"].config["task_config"]
-    assert train_eval["extra_samples"] == 4 and train_eval["evaluation"]["max_samples"] == 50000
-    assert runs["evaluate_dpo_test"].config["task_config"]["subsets"] == ["SPE", "CPE", "SCE", "HWE"]
-    assert runs["evaluate_dpo_test"].config["task_config"]["baseline"] == runs["evaluate_sft_test"].config[
-        "outputs"]["metrics"]
+    assert train_eval["options"]["extra_samples"] == 4 and train_eval["evaluation"]["max_samples"] == 50000
+    assert runs["evaluate_dpo_test"].config["task_config"]["options"]["subsets"] == ["SPE", "CPE", "SCE", "HWE"]
+    assert runs["evaluate_dpo_test"].config["task_config"]["options"]["baseline"] == runs[
+        "evaluate_sft_test"].config["outputs"]["metrics"]
     assert runs["sft"].resources["gpus_per_node"] == 8 and runs["dpo"].deepspeed["zero_optimization"]["stage"] == 2
     assert runs["prepare"].resources["gpus_per_node"] == 0 and runs["prepare"].launcher == "python"
     assert runs["evaluate_sft_test"].resources["gpus_per_node"] == 1
@@ -130,7 +130,7 @@ def test_tiny_route_end_to_end_with_report(tmp_path, tiny_assets):
 
     # DPO from the SFT model, against it; TRL's rewards read back from the TensorBoard events
     dpo_cfg = json.loads((run["dpo"] / "run.json").read_text())["task_config"]
-    assert dpo_cfg["reference"] == str(run["sft"] / "checkpoints/final")
+    assert dpo_cfg["reference"]["name_or_path"] == str(run["sft"] / "checkpoints/final")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run["dpo"] / "tb"))

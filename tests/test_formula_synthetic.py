@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.formulas import synthetic
-from runtime.formulas.synthetic import (
+from runtime.formula_dpo import synthetic
+from runtime.formula_dpo.synthetic import (
     ACCENTS,
     BINARY_OPS,
     FUNCTIONS,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from compiler import compile
-from runtime.ladder.arithmetic import ladder, mean_with_stderr
-from runtime.ladder.harness import filters, local_task, named_task
-from runtime.ladder.verifiers import pick_by_rule, rule_score
+from runtime.size_ladder.arithmetic import ladder, mean_with_stderr
+from runtime.size_ladder.harness import filters, local_task, named_task
+from runtime.size_ladder.verifiers import pick_by_rule, rule_score
 from specs import load_spec
 from tests.conftest import EXAMPLES
 from tests.launch_helpers import metrics, run_cli, status, tiny_example
@@ -25,7 +25,7 @@ def test_full_scale_example_sizes_gpus_by_parameters():
     assert len(cells) == 7 * 4 and {r.task for r in cells} == {"benchmark"}
     gpus = {}
     for r in cells:
-        gpus[r.config["task_config"]["model"]["name"]] = r.resources["gpus_per_node"]
+        gpus[r.coordinates["model"]] = r.resources["gpus_per_node"]
     assert gpus == {"q0.5b": 1, "q1.5b": 1, "q3b": 1, "q7b": 1, "q14b": 1, "q32b": 2, "q72b": 4}
     agg = plan.runs[-1]
     assert agg.task == "ladder_aggregate" and set(agg.depends_on) == {r.id for r in cells}
@@ -51,8 +51,8 @@ def test_harness_configs_per_intervention():
     assert vote["name"] == "flexible-maj" and [s["function"] for s in vote["filter"]] == [
         "regex", "majority_vote", "take_first"]
     assert filters("last_number", False)[0]["filter"][0]["group_select"] == -1  # the last number
-    from runtime.benchmark import extract
-    from runtime.ladder.harness import EXTRACTORS
+    from runtime.size_ladder.benchmark import extract
+    from runtime.size_ladder.harness import EXTRACTORS
 
     assert extract("  Paris\nis the capital ", EXTRACTORS["none"]) == "Paris\nis the capital"  # spans lines
     # a harness task keeps its own filters and gains a majority-vote twin of each
@@ -130,9 +130,9 @@ def test_tiny_ladder_end_to_end_with_report(tmp_path, tiny_assets):
 def test_harness_registry_tasks_are_rewritten_or_refused():
     from lm_eval.tasks import TaskManager
 
-    from runtime.benchmark import named
-    from runtime.errors import TaskInputError
-    from runtime.ladder.harness import extraction, score_filter
+    from runtime.core.errors import TaskInputError
+    from runtime.size_ladder.benchmark import named
+    from runtime.size_ladder.harness import extraction, score_filter
 
     tm = TaskManager()
     plain = {"type": "none", "name": "none", "n": 1, "temperature": 0.0}

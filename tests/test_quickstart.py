@@ -27,7 +27,7 @@ def test_quickstart_runs_and_reports(tmp_path, tiny_assets):
     assert pairs["pairs"] == pairs["new_pairs"] > 0  # wrong answers of the SFT model became rejected ones
     # DPO started from the SFT model, with the SFT model as its reference
     train_cfg = json.loads(Path(rows["train_t0"]["run_dir"], "run.json").read_text())["task_config"]
-    assert train_cfg["reference"] == str(Path(rows["sft"]["run_dir"], "checkpoints", "final"))
+    assert train_cfg["reference"]["name_or_path"] == str(Path(rows["sft"]["run_dir"], "checkpoints", "final"))
 
     code, out, _ = run_cli("report", "quickstart", "--root", tmp_path / "runs")
     assert code == 0

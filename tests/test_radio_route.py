@@ -35,9 +35,9 @@ def test_full_scale_example_compiles_to_its_plan():
         assert ev.config["task_config"]["evaluator"] == "mllm"
     concat = runs["mllm_concat"].config["task_config"]["encoder"]
     assert concat["type"] == "concat" and [t["name"] for t in concat["teachers"]] == ["clip", "dinov2", "sam"]
-    sam = runs["mllm_sam"].config["task_config"]["encoder"]["teacher"]
-    assert sam["resolution"] == 1024 and sam["has_summary"] is False and sam["feature_weight"] == 0.5
-    assert runs["mllm_pretrain_clip"].config["task_config"]["mllm"]["llm"] == "Qwen/Qwen2.5-0.5B-Instruct"
+    (sam,) = runs["mllm_sam"].config["task_config"]["encoder"]["teachers"]
+    assert sam["resolution"] == 1024 and sam["summary"] is None and sam["feature_weight"] == 0.5
+    assert runs["mllm_pretrain_clip"].config["task_config"]["llm"]["name_or_path"] == "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 @pytest.mark.parametrize(("override", "message"), [

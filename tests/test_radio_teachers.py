@@ -11,11 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runtime.errors import TaskInputError
+from runtime.core.errors import TaskInputError
+from runtime.fixtures.shapes import COLOURS, POSITIONS, SHAPES, generate, write_sets
+from runtime.fixtures.teachers import build_tiny_teachers
 from runtime.radio.cache import TeacherCache, hash_image_list, teacher_meta
 from runtime.radio.knn import knn_accuracy, knn_predict
-from runtime.radio.shapes import COLOURS, POSITIONS, SHAPES, generate, write_sets
-from runtime.radio.teachers import DEFAULT_NORMALISATION, build_tiny_teachers, load_teacher
+from runtime.radio.teachers import DEFAULT_NORMALISATION, load_teacher
 
 RESOLUTION = {"clip": 32, "siglip": 32, "dinov2": 32, "sam": 64}
 FEATURE_DIM = {"clip": 32, "siglip": 32, "dinov2": 48, "sam": 16}

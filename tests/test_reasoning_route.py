@@ -64,9 +64,10 @@ def test_plan_wires_the_iterations():
     runs = {r.name: r for r in compile(load_spec(EXAMPLES / "reasoning.yaml")).runs}
     base = "Qwen/Qwen2.5-1.5B-Instruct"
     final = {n: r.config["outputs"]["model"] for n, r in runs.items() if n.startswith("sft")}
-    assert runs["evaluate_start"].config["task_config"]["few_shot"] == 4
+    assert runs["evaluate_start"].config["task_config"]["options"]["few_shot"] == 4
     # exemplars come from the training file: the held-out answers never appear in a prompt
-    assert runs["evaluate_start"].config["task_config"]["exemplars_from"] == "/datasets/gsm8k/train.jsonl"
+    assert runs["evaluate_start"].config["task_config"]["options"]["exemplars"]["path"] == \
+        "/datasets/gsm8k/train.jsonl"
     assert runs["sample_t0"].config["task_config"]["few_shot"] == 4
     assert runs["sample_t0"].config["task_config"]["model"]["name_or_path"] == base
     for t in (1, 2, 3):
@@ -76,7 +77,7 @@ def test_plan_wires_the_iterations():
             f"sft_t{t - 1}"]
         sft = runs[f"sft_t{t}"].config
         assert sft["task_config"]["model"]["name_or_path"] == base  # STaR restarts from the base model
-        assert sft["task_config"]["train_data"] == runs[f"filter_t{t}"].config["outputs"]["data"]
+        assert sft["task_config"]["data"]["path"] == runs[f"filter_t{t}"].config["outputs"]["data"]
         assert sft["training"]["max_steps"] == round(40 * 1.2**t)
         assert runs[f"evaluate_t{t}"].config["task_config"]["model"]["name_or_path"] == final[f"sft_t{t}"]
         assert runs[f"sample_t{t}"].shards == 4

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.launch_helpers import metrics, run_cli, status
+from tests.launch_helpers import metrics, run_cli, run_config, status
 
 pytestmark = pytest.mark.slow
 
 
-def gen_config(tmp_path: Path, assets: Path, **generation: object) -> dict:
-    out = tmp_path / "outputs"
-    return {
-        "base_dir": "/", "seed": 0, "paths": {"outputs": str(out)},
-        "outputs": {"generations": str(out / "generations.jsonl"), "metrics": str(out / "metrics.json")},
-        "task_config": {"model": {"name_or_path": str(assets / "tiny-lm"), "dtype": "fp32"},
-                        "prompts": str(assets / "tiny-chat" / "test.jsonl"), "fields": {"prompt_field": "prompt"},
-                        "generation": {"max_new_tokens": 6, "batch_size": 16, **generation}, "sample_seed": 0},
-    }
+def gen_config(tmp_path: Path, assets: Path, **generation: object) -> Any:
+    from runtime import routes  # noqa: F401  (the prompt styles)
+
+    return run_config(tmp_path, "generate", {
+        "model": {"name_or_path": str(assets / "tiny-lm"), "dtype": "fp32"},
+        "prompts": {"path": str(assets / "tiny-chat" / "test.jsonl")},
+        "generation": {"max_new_tokens": 6, "batch_size": 16, **generation}, "sample_seed": 0}, base_dir=Path("/"))
 
 
 def test_sharded_generation_merges_in_order_and_resumes(tmp_path, tiny_assets, monkeypatch):
-    from runtime import generate
+    from runtime.tasks import generate
 
     config = gen_config(tmp_path, tiny_assets, num_samples=2, temperature=0.8)
     for shard in (1, 0):
@@ -33,12 +32,12 @@ def test_sharded_generation_merges_in_order_and_resumes(tmp_path, tiny_assets, m
         if shard == 0:  # shard 0 was killed after three prompts, mid-line
             part = tmp_path / "outputs" / "generations.shard0-of-2.jsonl"
             lines = []
-            assert generate.run(config) == 0
+            assert generate.run(config, config.task_config) == 0
             lines = part.read_text().splitlines()
             part.write_text("\n".join(lines[:3]) + "\n" + lines[3][:10])
             (tmp_path / "outputs" / ".shard0-of-2.done").unlink()
             (tmp_path / "outputs" / "generations.jsonl").unlink()
-        assert generate.run(config) == 0
+        assert generate.run(config, config.task_config) == 0
     merged = [json.loads(line) for line in (tmp_path / "outputs" / "generations.jsonl").read_text().splitlines()]
     assert [r["index"] for r in merged] == list(range(64))  # every prompt once, in order
     assert all(len(r["generations"]) == 2 and "completion" in r for r in merged)
@@ -49,12 +48,15 @@ def test_sharded_generation_merges_in_order_and_resumes(tmp_path, tiny_assets, m
 def test_batched_greedy_generation_matches_one_prompt_at_a_time(tiny_assets):
     import torch
 
-    from runtime.generate import generate_batched, load_model, render_prompt
+    from runtime.core.models import load_model, render_prompt
+    from runtime.core.sampling import generate_batched
+    from specs.sections import GenerationSettings
+    from specs.tasks import ModelRef
 
-    model, tok = load_model({"name_or_path": str(tiny_assets / "tiny-lm"), "dtype": "fp32"}, "/")
+    model, tok = load_model(ModelRef(name_or_path=str(tiny_assets / "tiny-lm"), dtype="fp32"), "/")
     prompts = [json.loads(line)["prompt"] for line in
                (tiny_assets / "tiny-chat" / "test.jsonl").read_text().splitlines()[:8]]
-    batched = generate_batched(model, tok, prompts, {"max_new_tokens": 6, "batch_size": 8})
+    batched = generate_batched(model, tok, prompts, GenerationSettings(max_new_tokens=6, batch_size=8))
     for prompt, answers in zip(prompts, batched, strict=True):
         enc = tok(render_prompt(tok, prompt), return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
@@ -97,9 +99,9 @@ evaluation:
 
 
 def test_missing_models_and_other_versions_are_clear_errors(tmp_path, monkeypatch):
-    from runtime import data
     from runtime.__main__ import main
-    from runtime.errors import TaskInputError
+    from runtime.core import models as data
+    from runtime.core.errors import TaskInputError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(TaskInputError, match=r"huggingface-cli download Qwen/Qwen2\.5-0\.5B"):
@@ -117,10 +119,11 @@ def test_missing_models_and_other_versions_are_clear_errors(tmp_path, monkeypatc
 def test_hparams_record_the_swept_values(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from runtime.tb import log_final
+    from runtime.core.tb import log_final
 
-    config = {"tensorboard": {"enabled": True, "log_hparams": True, "log_dir": str(tmp_path / "tb")},
-              "axes": {"training.lr": 0.001, "spin.beta": 0.1}, "stage": "train_t0"}
+    config = run_config(tmp_path, "smoke", {"steps": 1, "checkpoint_every": 1, "step_seconds": 0, "value": 1},
+                        tensorboard={"enabled": True, "log_hparams": True, "log_dir": str(tmp_path / "tb")},
+                        axes={"training.lr": 0.001, "spin.beta": 0.1}, stage="train_t0")
     log_final(config, {"eval/accuracy": 0.5})
     acc = EventAccumulator(str(tmp_path / "tb"))
     acc.Reload()
@@ -130,8 +133,8 @@ def test_hparams_record_the_swept_values(tmp_path):
 
 
 def test_hub_ids_stay_hub_ids_and_local_paths_resolve(tmp_path, monkeypatch, tiny_assets):
-    from runtime import data
-    from runtime.errors import TaskInputError
+    from runtime.core import models as data
+    from runtime.core.errors import TaskInputError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(TaskInputError, match="hub is offline"):
@@ -140,7 +143,7 @@ def test_hub_ids_stay_hub_ids_and_local_paths_resolve(tmp_path, monkeypatch, tin
 
 
 def test_only_complete_checkpoints_are_resumed(tmp_path):
-    from runtime.training import last_checkpoint
+    from runtime.core.training import last_checkpoint
 
     for step, complete in ((10, True), (20, True), (30, False)):
         (tmp_path / f"checkpoint-{step}").mkdir()
@@ -150,9 +153,9 @@ def test_only_complete_checkpoints_are_resumed(tmp_path):
 
 
 def test_answer_extraction():
-    from runtime.evaluate import NORMALIZERS, extract
+    from runtime.core.text import EXTRACTORS, NORMALIZERS
 
-    assert extract(r"so \boxed{\frac{1}{2}} done", "boxed") == r"\frac{1}{2}"
-    assert extract("x = 3, then 4", "last_number") == "4"
-    assert extract("answer: none", "regex", r"answer: (\d+)?") == ""
+    assert EXTRACTORS["boxed"](r"so \boxed{\frac{1}{2}} done", None) == r"\frac{1}{2}"
+    assert EXTRACTORS["last_number"]("x = 3, then 4", None) == "4"
+    assert EXTRACTORS["regex"]("answer: none", r"answer: (\d+)?") == ""
     assert NORMALIZERS["number"]("first 3, finally 42.0") == "42"

@@ -17,17 +17,15 @@ pytestmark = pytest.mark.slow
 def evaluate(tmp_path: Path, assets: Path, data: Path, model: Path | None = None) -> Any:
     return run_task(tmp_path / "run", "evaluate", {
         "model": {"name_or_path": str(model or assets / "tiny-lm"), "dtype": "fp32"},
-        "data": str(data), "fields": {"prompt_field": "prompt", "completion_field": "completion"},
+        "data": {"path": str(data)},
         "evaluation": {"metrics": ["exact_match"], "normalizer": "basic", "answer_extractor": "none",
-                       "generation": {"max_new_tokens": 4, "batch_size": 8}}},
-        {"predictions": "outputs/predictions.jsonl", "metrics": "outputs/metrics.json"})
+                       "generation": {"max_new_tokens": 4, "batch_size": 8}}})
 
 
 def sft(tmp_path: Path, assets: Path, data: Path) -> Any:
     return run_task(tmp_path / "run", "sft", {
-        "model": {"name_or_path": str(assets / "tiny-lm"), "dtype": "fp32"}, "train_data": str(data),
-        "fields": {"prompt_field": "prompt", "completion_field": "completion"}},
-        {"model": "checkpoints/final", "metrics": "outputs/metrics.json"})
+        "model": {"name_or_path": str(assets / "tiny-lm"), "dtype": "fp32"}, "data": {"path": str(data)},
+        "sft": {}}, training={"max_steps": 1})
 
 
 @pytest.mark.parametrize("task", [evaluate, sft])
@@ -66,9 +64,8 @@ def test_null_chosen_answers_stop_dpo(tmp_path, tiny_assets):
     pairs.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n"
                      + json.dumps({"prompt": "q", "chosen": None, "rejected": "b"}) + "\n")
     done = run_task(tmp_path / "run", "dpo", {
-        "model": {"name_or_path": str(tiny_assets / "tiny-lm"), "dtype": "fp32"}, "pairs": str(pairs),
-        "reference": str(tiny_assets / "tiny-lm"), "dpo": {"beta": 0.1}},
-        {"model": "checkpoints/final", "metrics": "outputs/metrics.json"})
+        "model": {"name_or_path": str(tiny_assets / "tiny-lm"), "dtype": "fp32"}, "pairs": {"path": str(pairs)},
+        "reference": {"name_or_path": str(tiny_assets / "tiny-lm")}, "dpo": {"beta": 0.1}}, training={"max_steps": 1})
     assert done.returncode == 2 and f"{pairs}: row 2 has an empty 'chosen'" in done.stderr
     assert "Traceback" not in done.stderr
 

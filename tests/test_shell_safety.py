@@ -168,7 +168,7 @@ def test_hostile_values_reach_the_run_verbatim_and_nothing_is_injected(
             assert "STAGE_ONLY" not in env
         assert env["HOME"] == str(tmp_path / "home")
     assert_not_pwned(tmp_path)
-    train = {r.config["task_config"]["fields"]["train"] for r in plan.runs if r.stage == "sft"}
+    train = {r.config["task_config"]["data"]["path"] for r in plan.runs if r.stage == "sft"}
     assert train == {HOSTILE_PATH, "-" + NASTY}
     assert {r.config["task_config"]["model"]["name_or_path"] for r in plan.runs if r.stage == "sft"} == {
         "org/" + NASTY}
@@ -203,11 +203,10 @@ def test_emitted_run_dirs_run_safely_end_to_end(
         model = config["task_config"]["model"]["name_or_path"]
         if config["stage"] == "sft":
             assert model == "org/" + NASTY
-            assert config["task_config"]["fields"]["train"] == HOSTILE_PATH + "/train.jsonl"
+            assert config["task_config"]["data"]["path"] == HOSTILE_PATH + "/train.jsonl"
         else:
             assert model.startswith(str(root)) and model.endswith("checkpoints/final")
-            assert config["task_config"]["data"] == "eval/" + NASTY
-            assert config["task_config"]["fields"]["test"] == "-" + NASTY
+            assert config["task_config"]["data"]["path"] == "eval/" + NASTY
         for key, value in ENV.items():
             assert record["env"][key] == value, key
     assert_not_pwned(tmp_path)

@@ -66,7 +66,7 @@ def test_hinge_variant():
 def test_a_long_prompt_loses_its_beginning(tiny_assets):
     from transformers import AutoTokenizer
 
-    from runtime.dpo import clip_prompt
+    from runtime.tasks.dpo import clip_prompt
 
     tok = AutoTokenizer.from_pretrained(tiny_assets / "tiny-lm")
     long = " ".join(str(i) for i in range(60)) + " What is 2 + 3?"
@@ -96,7 +96,7 @@ def test_tiny_spin_two_iterations_end_to_end(tmp_path, tiny_assets):
     assert cfg["generate_t1"]["task_config"]["model"]["name_or_path"] == model_of["train_t0"]
     for t, start in ((0, "sft"), (1, "train_t0")):
         tc = cfg[f"train_t{t}"]["task_config"]
-        assert tc["model"]["name_or_path"] == tc["reference"] == model_of[start]
+        assert tc["model"]["name_or_path"] == tc["reference"]["name_or_path"] == model_of[start]
     assert cfg["train_t0"]["training"]["lr"] == 1e-4 and cfg["train_t1"]["training"]["lr"] == 5e-5
 
     gold = {r["prompt"]: r["completion"] for r in _jsonl(tiny_assets / "tiny-chat/train.jsonl")}
@@ -160,7 +160,8 @@ def test_pairs_keep_the_models_wrong_answers_and_the_earlier_iterations(tmp_path
     earlier = tmp_path / "earlier.jsonl"
     earlier.write_text(json.dumps({"prompt": "z?", "chosen": "0", "rejected": "9"}) + "\n")
     outputs = {"pairs": "pairs.jsonl", "new_pairs": "new.jsonl", "metrics": "metrics.json"}
-    done = run_task(tmp_path / "run", "spin_pairs", {"generations": str(gens), "previous": [str(earlier)]}, outputs)
+    done = run_task(tmp_path / "run", "spin_pairs", {"generations": str(gens), "answer_field": "completion",
+                                                    "previous": [str(earlier)]}, outputs)
     assert done.returncode == 0, done.stderr
     new = _jsonl(tmp_path / "run" / "new.jsonl")
     assert [(p["prompt"], p["chosen"], p["rejected"]) for p in new] == [("a?", "2", "1"), ("d?", "6", "5")]
@@ -168,6 +169,7 @@ def test_pairs_keep_the_models_wrong_answers_and_the_earlier_iterations(tmp_path
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert (m["identical_to_gold"], m["empty_answers"], m["previous_pairs"]) == (1, 1, 1)
 
-    done = run_task(tmp_path / "half", "spin_pairs", {"generations": str(gens), "previous": [str(earlier)],
+    done = run_task(tmp_path / "half", "spin_pairs", {"generations": str(gens), "answer_field": "completion",
+                                                      "previous": [str(earlier)],
                                                       "downsample": 0.5, "sample_seed": 3}, outputs)
     assert done.returncode == 0 and len(_jsonl(tmp_path / "half" / "pairs.jsonl")) == 1

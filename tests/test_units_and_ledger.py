@@ -82,7 +82,8 @@ def test_a_sharded_runs_state_combines_its_shards():
 def test_a_blocked_run_blocks_its_own_dependents(tmp_path):
     plan = compile(load_text(MINIMAL + "evaluation: {}\n"))
     with Ledger(tmp_path) as ledger:
-        ledger.upsert_planned("mini", [(r.id, r.name, r.stage, r.run_dir, r.depends_on, 1) for r in plan.runs], {})
+        ledger.upsert_planned("mini", [(r.id, r.name, r.stage, r.run_dir, r.depends_on, 1, r.coordinates)
+                                       for r in plan.runs], {})
         ledger.set_state(plan.runs[0].id, L.FAILED)
         sel = select(plan, ledger, force=False, retry_failed=False)
     assert sel.submit == [] and plan.runs[1].id in sel.blocked

@@ -8,5 +8,5 @@ from specs.kinds.evaluate import EvaluateExperiment
 
 
 def stages(exp: EvaluateExperiment) -> list[StageNode]:
-    return [StageNode("evaluate", "evaluate", "evaluate",
-                      common.evaluation(exp, exp.evaluation, common.model(exp.model)))]
+    return [StageNode("evaluate", "evaluate", common.evaluation(exp, exp.evaluation, common.model(exp.model)),
+                      role="evaluate", coordinates={"split": "test"})]

@@ -7,98 +7,95 @@ Every iteration's figures also go on one TensorBoard timeline (step = the model 
 
 from __future__ import annotations
 
-from typing import Any
-
 from compiler.kinds import common
-from compiler.nodes import Ref, StageNode
+from compiler.nodes import StageNode, ref
+from specs.errors import CompileError
 from specs.kinds.reasoning import ReasoningExperiment
+from specs.sections import EvaluationSettings, GenerationSettings, SFTSettings
+from specs.tasks import DatasetRef, ModelRef
+from specs.tasks.generic import EvaluateTask, GenerateTask, SFTTask
+from specs.tasks.reasoning import FilterChainsTask, PlanSolveTask, Rationalization, ReasoningEvalOptions
 
 FILTER_TAGS = {k: f"data/{k}" for k in ("coverage", "coverage_before_rationalization", "yield",
                                         "distinct_per_question", "rationalization_share", "data_size")}
+CHAIN_SFT = SFTSettings(completion_only_loss=True, packing=False)
 
 
-def evaluation(exp: ReasoningExperiment, model: dict[str, Any], step: int, few_shot: int) -> dict[str, Any]:
+def exemplars(exp: ReasoningExperiment) -> DatasetRef | None:
+    """Worked examples for few-shot prompts: the few-shot file, else the training questions,
+    never the held-out file (its answers would be in the prompt)."""
+    b = exp.reasoning.bootstrap
+    if b.few_shot_file:
+        return common.dataset(exp, b.few_shot_file, format="jsonl")
+    return common.dataset(exp, exp.data.train) if exp.data.train else None
+
+
+def evaluation(exp: ReasoningExperiment, model: ModelRef, step: int, few_shot: int) -> EvaluateTask:
     r = exp.reasoning
-    b = r.bootstrap
-    return {
-        "model": model,
-        "data": r.evaluation.data or exp.data.test,
-        "fields": common.data(exp),
-        "evaluator": "reasoning",
-        "evaluation": {"metrics": ["greedy_accuracy", "majority_accuracy"], "max_samples": None},
-        "checker": r.checker.model_dump(mode="json"),
-        "majority_k": r.evaluation.majority_k,
-        "temperature": r.evaluation.temperature,
-        "max_new_tokens": b.max_new_tokens,
-        "few_shot": few_shot,
-        "few_shot_file": b.few_shot_file,
-        "exemplars_from": exp.data.train,  # never the held-out file: its answers would be in the prompt
-        "timeline": common.timeline(step, "reasoning/heldout/"),
-    }
+    held_out = r.evaluation.data or exp.data.test
+    if held_out is None or exp.data.train is None:
+        raise CompileError("reasoning needs data.train and held-out questions")  # refused at validation already
+    settings = EvaluationSettings(metrics=["greedy_accuracy", "majority_accuracy"], evaluator="reasoning")
+    options = ReasoningEvalOptions(checker=r.checker, majority_k=r.evaluation.majority_k,
+                                   temperature=r.evaluation.temperature, max_new_tokens=r.bootstrap.max_new_tokens,
+                                   few_shot=few_shot, exemplars=exemplars(exp) if few_shot else None)
+    return common.evaluation(exp, settings, model, common.dataset(exp, held_out), "reasoning", options=options,
+                             timeline=common.timeline(step, "reasoning/heldout/"))
 
 
 def stages(exp: ReasoningExperiment) -> list[StageNode]:
     r = exp.reasoning
     b = r.bootstrap
-    checker = r.checker.model_dump(mode="json")
-    nodes = [StageNode("evaluate_start", "evaluate", "evaluate", evaluation(exp, common.model(exp.model), 0,
-                                                                           b.few_shot))]
-    current: str | Ref = exp.model.name_or_path
+    if exp.data.train is None:
+        raise CompileError("the bootstrap samples chains for training questions: set data.train")
+    train = common.dataset(exp, exp.data.train)
+    nodes = [StageNode("evaluate_start", "evaluate", evaluation(exp, common.model(exp.model), 0, b.few_shot),
+                       role="evaluate", coordinates={"model_index": 0, "split": "test"})]
+    current: str = exp.model.name_or_path
     for t in range(b.iterations):
         sample, filt, sft = f"sample_t{t}", f"filter_t{t}", f"sft_t{t}"
         model_t = common.model(exp.model, current if t else None)
+        where = {"iteration": t, "model_index": t}
+        few_shot = b.few_shot if t == 0 else 0  # later models learned the format
         nodes += [
-            StageNode(sample, "sample", "generate", {
-                "model": model_t,
-                "prompts": exp.data.train,
-                "fields": common.data(exp),
-                "prompt_style": "cot",
-                "few_shot": b.few_shot if t == 0 else 0,  # later models learned the format
-                "few_shot_file": b.few_shot_file,
-                "sample_seed": exp.seed + t,
-                "generation": {"num_samples": b.samples_per_question, "temperature": b.temperature,
-                               "max_new_tokens": b.max_new_tokens, "shards": b.shards, "batch_size": 16},
-            }, shards=b.shards),
-            StageNode(filt, "filter", "filter_chains", {
-                "samples": Ref(sample, "generations"),
-                "fields": common.data(exp),
-                "checker": checker,
-                "rationalization": {"enabled": b.rationalization, "model": model_t,
-                                    "temperature": b.temperature, "max_new_tokens": b.max_new_tokens},
-                "dedupe": b.dedupe,
-                "max_chains_per_question": b.max_chains_per_question,
-                "include_gold": b.include_gold,
-                "provenance": {"iteration": t, "model": current},
-                "timeline": common.timeline(t + 1, "reasoning/", FILTER_TAGS),
-            }),
-            StageNode(sft, "sft", "sft", {
-                "model": common.model(exp.model, None if b.restart_from_base or t == 0 else current),
-                "train_data": Ref(filt, "data"),
-                "fields": {**common.data(exp), "format": "jsonl"},  # filter_chains writes JSONL
-                "sft": {"completion_only_loss": True, "packing": False},
-                "timeline": common.timeline(t + 1, "reasoning/", {"train_loss": "sft_loss"}),
-            }, training_update={"max_steps": round(b.base_steps * b.steps_growth**t)}),
+            StageNode(sample, "sample", GenerateTask(
+                model=model_t, prompts=train, prompt_style="cot", few_shot=few_shot,
+                exemplars=exemplars(exp) if few_shot else None, sample_seed=exp.seed + t,
+                generation=GenerationSettings(num_samples=b.samples_per_question, temperature=b.temperature,
+                                              max_new_tokens=b.max_new_tokens, shards=b.shards, batch_size=16)),
+                role="generate", coordinates=where, shards=b.shards),
+            StageNode(filt, "filter", FilterChainsTask(
+                samples=ref(sample, "generations"), question_field=exp.data.prompt_field,
+                answer_field=exp.data.completion_field, checker=r.checker,
+                rationalization=Rationalization(enabled=b.rationalization, model=model_t, temperature=b.temperature,
+                                                max_new_tokens=b.max_new_tokens),
+                dedupe=b.dedupe, max_chains_per_question=b.max_chains_per_question, include_gold=b.include_gold,
+                provenance={"iteration": t, "model": current},
+                timeline=common.timeline(t + 1, "reasoning/", FILTER_TAGS)), role="filter", coordinates=where),
+            StageNode(sft, "sft", SFTTask(
+                model=common.model(exp.model, None if b.restart_from_base or t == 0 else current),
+                data=common.produced(ref(filt, "data"), prompt_field=exp.data.prompt_field,
+                                     completion_field=exp.data.completion_field),
+                sft=CHAIN_SFT, timeline=common.timeline(t + 1, "reasoning/", {"train_loss": "sft_loss"})),
+                role="train", coordinates=where,
+                training_update={"max_steps": round(b.base_steps * b.steps_growth**t)}),
         ]
-        current = Ref(sft, "model")
-        nodes.append(StageNode(f"evaluate_t{t}", "evaluate", "evaluate",
-                               {**evaluation(exp, common.model(exp.model, current), t + 1, 0), "iteration": t}))
+        current = ref(sft, "model")
+        nodes.append(StageNode(f"evaluate_t{t}", "evaluate",
+                               evaluation(exp, common.model(exp.model, current), t + 1, 0), role="evaluate",
+                               coordinates={"iteration": t, "model_index": t + 1, "split": "test"}))
     ps = r.planner_solver
     if ps.enabled and ps.solver is not None:
-        nodes.append(StageNode("plan_solve", "plan_solve", "plan_solve", {
-            "planner": common.model(exp.model, current),
-            "solver": ps.solver.model_dump(mode="json"),
-            "data": r.evaluation.data or exp.data.test,
-            "fields": common.data(exp),
-            "checker": checker,
-            "max_plan_tokens": ps.max_plan_tokens,
-            "max_new_tokens": b.max_new_tokens,
-            "train_planner": ps.train_planner,
-        }))
+        held_out = r.evaluation.data or exp.data.test
+        assert held_out is not None
+        nodes.append(StageNode("plan_solve", "plan_solve", PlanSolveTask(
+            planner=common.model(exp.model, current), solver=common.model(ps.solver),
+            data=common.dataset(exp, held_out), checker=r.checker, max_plan_tokens=ps.max_plan_tokens,
+            max_new_tokens=b.max_new_tokens, train_planner=ps.train_planner), role="plan_solve",
+            coordinates={"model_index": b.iterations, "split": "test"}))
         if ps.train_planner:
-            nodes.append(StageNode("sft_planner", "sft", "sft", {
-                "model": common.model(exp.model, current),
-                "train_data": Ref("plan_solve", "plans"),
-                "fields": {**common.data(exp), "prompt_field": "prompt", "completion_field": "plan", "format": "jsonl"},
-                "sft": {"completion_only_loss": True, "packing": False},
-            }))
+            nodes.append(StageNode("sft_planner", "sft", SFTTask(
+                model=common.model(exp.model, current),
+                data=common.produced(ref("plan_solve", "plans"), prompt_field="prompt", completion_field="plan"),
+                sft=CHAIN_SFT), role="train"))
     return nodes

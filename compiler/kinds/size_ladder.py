@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from compiler.nodes import Ref, StageNode
+from compiler.nodes import StageNode, ref
 from specs.errors import CompileError
 from specs.kinds.size_ladder import LadderModel, SizeLadderExperiment
+from specs.tasks import ModelRef
+from specs.tasks.size_ladder import BenchmarkTask, Cell, LadderAggregateTask
 
 HEADROOM = 1.3
 MAX_GPUS_PER_NODE = 8
@@ -41,24 +43,19 @@ def gpus_for(model: LadderModel, exp: SizeLadderExperiment) -> dict[str, Any]:
 
 def stages(exp: SizeLadderExperiment) -> list[StageNode]:
     lad = exp.ladder
-    suites = [s.model_dump(mode="json") for s in lad.suites]
     nodes: list[StageNode] = []
-    cells: list[dict[str, Any]] = []
+    cells: list[Cell] = []
     for m in lad.models:
         for iv in lad.interventions:
             name = f"eval_{m.name}_{iv.name}"
-            nodes.append(StageNode(name, "evaluate", "benchmark", {
-                "model": m.model_dump(mode="json"),
-                "suites": suites,
-                "intervention": iv.model_dump(mode="json"),
-                "chat_template": lad.chat_template and m.variant == "instruct",
-                "limit": lad.limit,
-                "batch_size": lad.batch_size,
-            }, resources_update=gpus_for(m, exp)))
-            cells.append({"model": m.name, "size": m.size, "intervention": iv.name, "type": iv.type,
-                          "metrics": Ref(name, "metrics")})
-    nodes.append(StageNode("aggregate", "aggregate", "ladder_aggregate", {
-        "cells": cells,
-        "abilities": {s.name: s.ability for s in lad.suites},
-    }))
+            nodes.append(StageNode(name, "evaluate", BenchmarkTask(
+                model=ModelRef(name_or_path=m.name_or_path, dtype=m.dtype), suites=lad.suites, intervention=iv,
+                chat_template=lad.chat_template and m.variant == "instruct", limit=lad.limit,
+                batch_size=lad.batch_size), role="evaluate",
+                coordinates={"model": m.name, "size": m.size, "intervention": iv.name},
+                resources_update=gpus_for(m, exp)))
+            cells.append(Cell(model=m.name, size=m.size, intervention=iv.name, type=iv.type,
+                              metrics=ref(name, "metrics")))
+    nodes.append(StageNode("aggregate", "aggregate", LadderAggregateTask(
+        cells=cells, abilities={s.name: s.ability for s in lad.suites}), role="aggregate"))
     return nodes

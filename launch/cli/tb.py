@@ -47,7 +47,7 @@ def logdir_spec(runs: list[RunRecord]) -> str:
         name = r.name.replace(":", "_").replace(",", "_")
         parts.append(f"{name}:{Path(r.run_dir, 'tb')}")
     timeline = Path(runs[0].run_dir).parent / "timeline" if runs else None
-    if timeline is not None and timeline.is_dir():  # iterative routes' figures on one axis (runtime.tb)
+    if timeline is not None and timeline.is_dir():  # iterative routes' figures on one axis (runtime.core.tb)
         parts.append(f"timeline:{timeline}")
     return ",".join(parts)
 

@@ -10,15 +10,7 @@ from launch.ledger import RunRecord
 
 METRICS = (("bleu", "BLEU ↑"), ("edit_distance", "edit distance ↓"), ("exact_match", "exact match ↑"),
            ("validity", "validity (KaTeX) ↑"))
-EVALUATIONS = {"evaluate_sft_train": ("train", "SFT"), "evaluate_sft_test": ("test", "SFT"),
-               "evaluate_dpo_test": ("test", "DPO")}
-
-
-def _point(run: RunRecord) -> str:
-    from launch.report import axes_of
-
-    axes = axes_of(run.run_dir)
-    return ", ".join(f"{k}={v}" for k, v in sorted(axes.items())) or "-"
+MODELS = {0: "SFT", 1: "DPO"}  # an evaluation's model index
 
 
 def _cell(metrics: dict[str, float], key: str) -> str:
@@ -26,13 +18,15 @@ def _cell(metrics: dict[str, float], key: str) -> str:
 
 
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
-    from launch.report import final_metrics
+    from launch.report import coordinates_of, final_metrics
+    from launch.report import point_label as _point
 
     rows: list[tuple[str, str, str, str, dict[str, float]]] = []  # split, subset, model, point, metrics
     for run in runs:
-        if run.stage not in EVALUATIONS:
+        c = coordinates_of(run)
+        if c.get("role") != "evaluate":
             continue
-        split, model = EVALUATIONS[run.stage]
+        split, model = str(c.get("split")), MODELS.get(int(c.get("model_index") or 0), "?")
         m = final_metrics(run.run_dir)
         rows.append((split, "all", model, _point(run), m))
         for subset in sorted({k.split("/")[0] for k in m if "/" in k and not k.startswith("delta/")}):
@@ -44,7 +38,7 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
     for split, subset, model, point, m in rows:
         lines.append("| " + " | ".join([split, subset, model, point, *(_cell(m, k) for k, _ in METRICS),
                                         str(int(m["samples"])) if "samples" in m else ""]) + " |")
-    mined = [(r, final_metrics(r.run_dir)) for r in runs if r.stage == "mine"]
+    mined = [(r, final_metrics(r.run_dir)) for r in runs if coordinates_of(r).get("role") == "pairs"]
     for run, m in mined:
         if "pairs" in m:
             lines.append(f"\nPairs mined ({_point(run)}): {int(m['pairs'])} from "

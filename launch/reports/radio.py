@@ -9,18 +9,13 @@ from pathlib import Path
 from launch.ledger import RunRecord
 
 
-def _point(run: RunRecord) -> str:
-    from launch.report import axes_of
-
-    return ", ".join(f"{k}={v}" for k, v in sorted(axes_of(run.run_dir).items())) or "-"
-
-
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
-    from launch.report import final_metrics
+    from launch.report import coordinates_of, final_metrics
+    from launch.report import point_label as _point
 
     lines: list[str] = []
     for run in runs:
-        if run.stage != "evaluate_encoder":
+        if coordinates_of(run).get("role") != "evaluate_encoder":
             continue
         m = final_metrics(run.run_dir)
         teachers = sorted({k.split("/")[1] for k in m if k.startswith("fidelity/")})
@@ -42,8 +37,8 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
                       "| encoder | kNN (k=20) | linear probe |", "|---|---|---|"]
             lines += [f"| {e} | {_fmt(m.get(f'knn/{e}'))} | {_fmt(m.get(f'linear/{e}'))} |" for e in encoders]
             lines.append("")
-    variants = [(r.stage.removeprefix("evaluate_mllm_"), _point(r), final_metrics(r.run_dir)) for r in runs
-                if r.stage.startswith("evaluate_mllm_")]
+    variants = [(str(c["variant"]), _point(r), final_metrics(r.run_dir)) for r in runs
+                if (c := coordinates_of(r)).get("role") == "evaluate" and c.get("variant")]
     images: list[Path] = []
     if variants:
         questions = sorted({k for _, _, m in variants for k in m if k.startswith("exact_match/")})

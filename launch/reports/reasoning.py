@@ -5,40 +5,36 @@ solver comparison; a plot of accuracy and coverage against the iteration."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from launch.ledger import RunRecord
 
-STAGE = re.compile(r"(filter|sft|evaluate)_t(\d+)$")
 FILTER = (("data_size", "data"), ("coverage", "coverage"), ("yield", "yield"),
           ("distinct_per_question", "distinct/q"), ("rationalization_share", "rationalised"))
 EVAL = (("greedy_accuracy", "greedy acc"), ("majority_accuracy", "majority acc"))
 
 
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
-    from launch.report import axes_of, final_metrics
+    from launch.report import coordinates_of, final_metrics, point_label
 
     table: dict[tuple[str, int], dict[str, float]] = {}
     plan: list[tuple[str, dict[str, float]]] = []
     for run in runs:
-        point = ", ".join(f"{k}={v}" for k, v in sorted(axes_of(run.run_dir).items())) or "-"
+        c = coordinates_of(run)
+        role, iteration = c.get("role"), c.get("iteration")
         m = final_metrics(run.run_dir)
-        if run.stage == "plan_solve":
-            plan.append((point, m))
+        if role == "plan_solve":
+            plan.append((point_label(run), m))
             continue
-        if run.stage == "evaluate_start":
-            kind, step = "evaluate", 0
-        elif found := STAGE.match(run.stage):
-            kind, step = found.group(1), int(found.group(2)) + 1
-        else:
-            continue
-        row = table.setdefault((point, step), {})
-        if kind == "filter":
+        if iteration is None and role != "evaluate":
+            continue  # the planner's SFT
+        step = iteration + 1 if iteration is not None else 0
+        row = table.setdefault((point_label(run), step), {})
+        if role == "filter":
             row.update({label: m[key] for key, label in FILTER if key in m})
-        elif kind == "sft" and "train_loss" in m:
+        elif role == "train" and "train_loss" in m:
             row["sft loss"] = m["train_loss"]
-        elif kind == "evaluate":
+        elif role == "evaluate":
             row.update({label: m[key] for key, label in EVAL if key in m})
             row.update({f"pass@{k.split('_')[-1]}": v for k, v in m.items() if k.startswith("pass_at_")})
     if not table:

@@ -25,7 +25,9 @@ def _size(n: float) -> str:
 
 
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
-    agg = next((r for r in runs if r.stage == "aggregate"), None)
+    from launch.report import coordinates_of
+
+    agg = next((r for r in runs if coordinates_of(r).get("role") == "aggregate"), None)
     path = Path(agg.run_dir, "outputs", "ladder.json") if agg else None
     if path is None or not path.is_file():
         return "", []

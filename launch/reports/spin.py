@@ -5,39 +5,34 @@ and the margin against the iteration."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from launch.ledger import RunRecord
 
-STAGE = re.compile(r"(generate|pairs|train|evaluate)_t(\d+)$")
 TRAIN = (("rewards/margins", "margin"), ("rewards/accuracies", "accuracy"), ("rewards/chosen", "reward real"),
          ("rewards/rejected", "reward generated"), ("train_loss", "loss"))
 SKIP_EVAL = ("primary_metric", "samples")
 
 
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
-    from launch.report import axes_of, final_metrics
+    from launch.report import coordinates_of, final_metrics, point_label
 
-    table: dict[tuple[str, int], dict[str, float]] = {}  # (grid point, iteration + 1; 0 = start) -> figures
+    table: dict[tuple[str, int], dict[str, float]] = {}  # (grid point, model index; 0 = start) -> figures
     for run in runs:
-        point = ", ".join(f"{k}={v}" for k, v in sorted(axes_of(run.run_dir).items())) or "-"
+        c = coordinates_of(run)
+        role, iteration = c.get("role"), c.get("iteration")
+        if iteration is None and role != "evaluate":
+            continue  # the SFT that SPIN starts from
+        step = iteration + 1 if iteration is not None else int(c.get("model_index") or 0)
         m = final_metrics(run.run_dir)
-        if run.stage == "evaluate_start":
-            table.setdefault((point, 0), {}).update({f"heldout {k}": v for k, v in m.items() if k not in SKIP_EVAL})
-            continue
-        found = STAGE.match(run.stage)
-        if not found:
-            continue
-        kind, step = found.group(1), int(found.group(2)) + 1
-        row = table.setdefault((point, step), {})
-        if kind == "pairs":
+        row = table.setdefault((point_label(run), step), {})
+        if role == "pairs":
             row.update({"pairs": m.get("pairs", float("nan")), "new pairs": m.get("new_pairs", float("nan"))})
-        elif kind == "train":
+        elif role == "train":
             row.update({label: m[key] for key, label in TRAIN if key in m})
-        elif kind == "evaluate":
+        elif role == "evaluate":
             row.update({f"heldout {k}": v for k, v in m.items() if k not in SKIP_EVAL})
-        elif kind == "generate" and "tokens_per_second" in m:
+        elif role == "generate" and "tokens_per_second" in m:
             row["gen tokens/s"] = m["tokens_per_second"]
     if not table:
         return "", []

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from runtime.errors import TaskInputError
-from runtime.io import atomic_write_text
+from runtime.core.errors import TaskInputError
+from runtime.core.io import atomic_write_text
 
 INDEX = "index.json"
 FORMAT = "labspec-teacher-cache"

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import TaskInputError
+from runtime.core.errors import TaskInputError
 
 
 def image_rows(path: str, what: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from runtime.radio.losses import resize_grid
+from specs.tasks.radio import EncoderChoice
 
 MODEL_TYPE = "labspec-mllm"
 
@@ -25,25 +26,25 @@ MODEL_TYPE = "labspec-mllm"
 class Encoder:
     """Frozen image -> token features [B, N, C] for one encoder variant."""
 
-    def __init__(self, spec: dict[str, Any], base_dir: str) -> None:
+    def __init__(self, choice: EncoderChoice | dict[str, Any], base_dir: str) -> None:
+        from runtime.core.environment import device
         from runtime.radio.teachers import load_teacher
-        from runtime.training import device
 
-        self.spec = spec
+        spec = choice.model_dump(mode="json") if isinstance(choice, EncoderChoice) else choice
+        self.spec = spec  # saved with the model: the encoder is rebuilt from it
         kind = spec["type"]
         if kind == "student":
-            from runtime import data
+            from runtime.core.models import resolve_model
             from runtime.radio.student import Student
 
-            self.student: Student | None = Student.load(Path(data.resolve_model(str(spec["path"]), base_dir,
-                                                                                 "encoder")))
+            self.student: Student | None = Student.load(Path(resolve_model(str(spec["path"]), base_dir, "encoder")))
             self.student.eval().requires_grad_(False)
             self.teachers = []
             self.dim = self.student.config.width
             self.size = self.student.config.resolution
         else:
             self.student = None
-            specs = spec["teachers"] if kind == "concat" else [spec["teacher"]]
+            specs = spec.get("teachers") or [spec["teacher"]]  # models saved before the typed contract: "teacher"
             self.teachers = [load_teacher(t, base_dir, device()) for t in specs]
             self.dim = sum(t.feature_dim for t in self.teachers)
             self.size = max(t.resolution for t in self.teachers)  # images are loaded at this size, each resizes

@@ -10,7 +10,7 @@ Full checkpoints (a CLIPModel with its text tower, a SamModel with its mask deco
 vision class: transformers drops the other tower's weights, and a teacher that would be missing
 weights is refused instead of running half random.
 
-    build_tiny_teachers(DIR)   # random-init tiny CLIP / DINOv2 / SigLIP / SAM folders for tests
+(The tiny random teachers of the tests are built by runtime.fixtures.teachers.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from runtime.data import resolve_model
-from runtime.errors import TaskInputError
+from runtime.core.errors import TaskInputError
+from runtime.core.models import resolve_model
+from specs.kinds.radio import Teacher as TeacherSpec
 
 FAMILIES = ("clip", "siglip", "dinov2", "sam")
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -164,10 +165,14 @@ def _dtype_for(device: str) -> torch.dtype:
     return torch.float32
 
 
-def load_teacher(spec: dict[str, Any], base_dir: str, device: str = "cpu") -> Teacher:
-    """A frozen teacher from a spec entry {"name", "name_or_path", "family", "resolution", "has_summary"}
-    ("summary" as in the spec file is read too; default: all families but SAM have a summary)."""
+def load_teacher(spec: TeacherSpec | dict[str, Any], base_dir: str, device: str = "cpu") -> Teacher:
+    """A frozen teacher from the spec's teacher entry (or the same as a dict, as an MLLM's saved
+    encoder has it: {"name", "name_or_path", "family", "resolution", "summary"}; default: all
+    families but SAM have a summary)."""
     import transformers
+
+    if isinstance(spec, TeacherSpec):
+        spec = {**spec.model_dump(), "has_summary": spec.has_summary}
 
     name = str(spec.get("name") or spec.get("family") or "teacher")
     what = f"radio.teachers[{name}]"
@@ -243,78 +248,3 @@ def load_teacher(spec: dict[str, Any], base_dir: str, device: str = "cpu") -> Te
                    mean=torch.tensor(mean, dtype=torch.float32, device=device),
                    std=torch.tensor(std, dtype=torch.float32, device=device),
                    patch_size=patch, prefix_tokens=prefix, interpolate=interpolate)
-
-
-def _initialised(model: Any) -> Any:
-    """Every weight drawn from the seeded generator: some classes (SAM's patch embedding in
-    transformers 5) leave parameters as uninitialised memory when built from a config."""
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.ndim == 1:
-                param.fill_(1.0 if "norm" in name and name.endswith("weight") else 0.0)
-            else:
-                param.normal_(0.0, 0.02 if "pos" not in name else 0.1)
-    return model
-
-
-def build_tiny_teachers(root: Path, seed: int = 0) -> dict[str, Path]:
-    """Random-init tiny teachers, saved with save_pretrained plus an image processor whose
-    preprocessor_config.json carries the family's image_mean/image_std (PIL-based processors, no
-    torchvision): root/tiny-clip, tiny-dinov2, tiny-siglip (image 32, patch 8) and tiny-sam (image 64,
-    patch 8, 16 output channels). Returns {family: folder}."""
-    from transformers import (
-        BitImageProcessorPil,
-        CLIPImageProcessorPil,
-        CLIPVisionConfig,
-        CLIPVisionModel,
-        Dinov2Config,
-        Dinov2Model,
-        SamImageProcessorPil,
-        SamVisionConfig,
-        SamVisionModel,
-        SiglipImageProcessorPil,
-        SiglipVisionConfig,
-        SiglipVisionModel,
-    )
-
-    def square(n: int) -> dict[str, int]:
-        return {"height": n, "width": n}
-
-    def mean(family: str) -> list[float]:
-        return list(DEFAULT_NORMALISATION[family][0])
-
-    def std(family: str) -> list[float]:
-        return list(DEFAULT_NORMALISATION[family][1])
-
-    builds: list[tuple[str, Callable[[], Any], Any]] = [
-        ("clip",
-         lambda: CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                                  num_attention_heads=2, image_size=32, patch_size=8,
-                                                  projection_dim=32)),
-         CLIPImageProcessorPil(size=square(32), crop_size=square(32), do_center_crop=False,
-                            image_mean=mean("clip"), image_std=std("clip"))),
-        ("dinov2",
-         lambda: Dinov2Model(Dinov2Config(hidden_size=48, mlp_ratio=2, num_hidden_layers=2, num_attention_heads=4,
-                                          image_size=32, patch_size=8)),
-         BitImageProcessorPil(size=square(32), crop_size=square(32), do_center_crop=False,
-                           image_mean=mean("dinov2"), image_std=std("dinov2"))),
-        ("siglip",
-         lambda: SiglipVisionModel(SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                                      num_attention_heads=2, image_size=32, patch_size=8)),
-         SiglipImageProcessorPil(size=square(32), image_mean=mean("siglip"), image_std=std("siglip"))),
-        ("sam",
-         lambda: SamVisionModel(SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                                image_size=64, patch_size=8, output_channels=16, window_size=4,
-                                                global_attn_indexes=[1])),
-         SamImageProcessorPil(size={"longest_edge": 64}, pad_size=square(64),
-                           image_mean=mean("sam"), image_std=std("sam"))),
-    ]
-    out: dict[str, Path] = {}
-    for i, (family, make, processor) in enumerate(builds):
-        torch.manual_seed(seed + i)
-        model = _initialised(make())
-        folder = root / f"tiny-{family}"
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
-        out[family] = folder
-    return out

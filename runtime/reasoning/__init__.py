@@ -1,2 +1,12 @@
-"""Chain-of-thought bootstrapping (STaR / rejection sampling): answer checkers, prompts,
-final-answer extraction and de-duplication."""
+"""Route `reasoning`: chain-of-thought bootstrapping (STaR / rejection sampling): answer
+checkers, prompts, final-answer extraction, de-duplication, the planner + solver.
+Registers its tasks, its evaluator and the chain-of-thought prompt style."""
+
+from runtime.core import registry
+from runtime.reasoning import chains
+
+registry.TASKS.update({"filter_chains": "runtime.reasoning.filter:run",
+                       "plan_solve": "runtime.reasoning.plan_solve:run"})
+registry.EVALUATORS["reasoning"] = "runtime.reasoning.evaluator:evaluate"
+registry.PROMPT_STYLES["cot"] = chains.prompt
+registry.EXEMPLARS["cot"] = chains.exemplar

@@ -8,6 +8,8 @@ import re
 from fractions import Fraction
 from typing import Any
 
+from specs.kinds.reasoning import AnswerChecker
+
 NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -59,7 +61,10 @@ def symbolic(answer: str, gold: str) -> bool:
         return exact(answer, gold)
 
 
-def check(answer: str, gold: str, checker: dict[str, Any]) -> bool:
+def check(answer: str, gold: str, checker: AnswerChecker | dict[str, Any]) -> bool:
+    """Whether `answer` is right by the spec's checker (a dict with the same fields is read too)."""
+    if isinstance(checker, AnswerChecker):
+        checker = checker.model_dump()
     kind = checker.get("type", "numeric")
     if kind == "numeric":
         return numeric(answer, gold, float(checker.get("tolerance", 1e-6)))

@@ -8,10 +8,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from runtime.evaluate import Sample
-from runtime.generate import exemplars, generate_batched, text_tokenizer
+from runtime.core.models import text_tokenizer
+from runtime.core.sampling import generate_batched
 from runtime.reasoning import chains
 from runtime.reasoning.checkers import check, parse_number
+from runtime.tasks.evaluate import Sample
+from runtime.tasks.generate import exemplars
+from specs.sections import GenerationSettings
+from specs.tasks import RunConfig
+from specs.tasks.generic import EvaluateTask
+from specs.tasks.reasoning import ReasoningEvalOptions
 
 
 def vote_key(answer: str) -> str:
@@ -20,18 +26,17 @@ def vote_key(answer: str) -> str:
     return f"{value:.10g}" if value is not None else " ".join(answer.split()).lower()
 
 
-def evaluate(config: dict[str, Any], model: Any, tokenizer: Any,
+def evaluate(run: RunConfig, tc: EvaluateTask, model: Any, tokenizer: Any,
              samples: list[Sample]) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    tc = config["task_config"]
-    checker, k = tc["checker"], int(tc.get("majority_k") or 1)
-    shots = exemplars({**tc, "prompts": tc.get("exemplars_from") or tc["data"]}, config["base_dir"])
+    opts = tc.opts(ReasoningEvalOptions)
+    checker, k = opts.checker, opts.majority_k
+    shots = exemplars(opts.exemplars, opts.few_shot, "cot", run.base_dir) if opts.exemplars else []
     prompts = [chains.prompt(s.prompt, shots) for s in samples]
     golds = [chains.gold_parts(s.gold)[1] for s in samples]
-    limit = int(tc.get("max_new_tokens") or 256)
-    greedy = generate_batched(model, tokenizer, prompts, {"max_new_tokens": limit, "batch_size": 32})
-    sampled = generate_batched(model, tokenizer, prompts, {"max_new_tokens": limit, "batch_size": 32,
-                                                           "num_samples": k, "temperature": tc["temperature"]}
-                               ) if k > 1 else [[g[0]] for g in greedy]
+    greedy_settings = GenerationSettings(max_new_tokens=opts.max_new_tokens, batch_size=32)
+    greedy = generate_batched(model, tokenizer, prompts, greedy_settings)
+    sampled = generate_batched(model, tokenizer, prompts, greedy_settings.model_copy(update={
+        "num_samples": k, "temperature": opts.temperature})) if k > 1 else [[g[0]] for g in greedy]
     tok = text_tokenizer(tokenizer)
     predictions: list[dict[str, Any]] = []
     tokens = 0

@@ -11,6 +11,7 @@ from specs.sections import DPOSettings, EvaluationSettings
 
 
 class DPOExperiment(ExperimentBase):
+    evaluations: ClassVar[dict[str, str | None]] = {"evaluation": None}
     stage_types: ClassVar[dict[str, bool]] = {"dpo": True, "evaluate": False}
 
     kind: Literal["dpo"]

@@ -11,6 +11,7 @@ from specs.sections import EvaluationSettings
 
 
 class EvaluateExperiment(ExperimentBase):
+    evaluations: ClassVar[dict[str, str | None]] = {"evaluation": None}
     stage_types: ClassVar[dict[str, bool]] = {"evaluate": False}
 
     kind: Literal["evaluate"]

@@ -60,6 +60,7 @@ class FormulaSection(Section):
 
 
 class FormulaDPOExperiment(ExperimentBase):
+    evaluations: ClassVar[dict[str, str | None]] = {"formula.evaluation": "formula"}
     stage_types: ClassVar[dict[str, bool]] = {
         "prepare": False,
         "sft": True,

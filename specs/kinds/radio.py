@@ -81,6 +81,7 @@ class RadioSection(Section):
 
 
 class RadioExperiment(ExperimentBase):
+    evaluations: ClassVar[dict[str, str | None]] = {"radio.mllm.evaluation": "mllm"}
     stage_types: ClassVar[dict[str, bool]] = {
         "distill": True,
         "evaluate_encoder": False,

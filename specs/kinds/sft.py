@@ -11,6 +11,7 @@ from specs.sections import EvaluationSettings, SFTSettings
 
 
 class SFTExperiment(ExperimentBase):
+    evaluations: ClassVar[dict[str, str | None]] = {"evaluation": None}
     stage_types: ClassVar[dict[str, bool]] = {"sft": True, "evaluate": False}
 
     kind: Literal["sft"]

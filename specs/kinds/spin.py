@@ -38,6 +38,7 @@ class SpinSection(Section):
 
 
 class SpinExperiment(ExperimentBase):
+    evaluations: ClassVar[dict[str, str | None]] = {"spin.evaluation": None}
     stage_types: ClassVar[dict[str, bool]] = {
         "sft": True,
         "generate": False,

@@ -25,7 +25,7 @@ def rule(fn: Rule) -> Rule:
 
 def check(exp: ExperimentBase) -> list[Finding]:
     """Every finding of every rule, the kind's own checks included."""
-    from specs.rules import batch, deepspeed, resources, sweep  # noqa: F401  (registration)
+    from specs.rules import batch, deepspeed, evaluation, resources, sweep  # noqa: F401  (registration)
 
     found: list[Finding] = []
     for r in RULES:

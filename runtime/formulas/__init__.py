@@ -1,1 +1,0 @@
-"""Formula recognition: data, LaTeX metrics, validity checking."""

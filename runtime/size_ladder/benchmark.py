@@ -1,0 +1,216 @@
+"""Task `benchmark`: one model x one intervention on the ladder's suites, through
+EleutherAI's lm-evaluation-harness used as a library.
+
+The model is loaded once and handed to the harness wrapped in its HF class; tasks are
+dicts built from the spec (runtime.size_ladder.harness): local JSONL tasks through the harness's
+`json` loader, named tasks from its registry (their data must be in the datasets cache:
+offline nodes fail with a message saying how to stage it). Per-sample logs are kept in
+`outputs/samples.jsonl`. Best-of-n is chosen here from the logged samples by a verifier;
+for sampled interventions the oracle pass@n is reported too, so the verifier's (or the
+vote's) gap to it is visible. The chat template is applied to instruct models when the
+spec says so, and recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from runtime.core import data, results
+from runtime.core.errors import TaskInputError
+from runtime.size_ladder import harness
+from specs.tasks import RunConfig
+from specs.tasks.size_ladder import BenchmarkTask
+
+
+def normalise(text: str) -> str:
+    """As the harness's exact_match here: case, commas, dollar signs and a final period ignored."""
+    return re.sub(r"\.$", "", re.sub(r"[,$]", "", str(text))).strip().lower()
+
+
+def extract(text: str, regex: tuple[str, int]) -> str:
+    pattern, group = regex
+    found = re.findall(pattern, text)
+    if not found:
+        return "[invalid]"
+    hit = found[group]
+    return str(next((h for h in hit if h), "") if isinstance(hit, tuple) else hit)  # as the harness: first group set
+
+
+def task_configs(tc: BenchmarkTask, base: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Harness configs, and per config name: its suite, ability, extractor and output type."""
+    iv = tc.intervention.model_dump()
+    configs, info = [], {}
+    manager = None
+    for suite in (s.model_dump() for s in tc.suites):
+        for task in suite["tasks"]:
+            if isinstance(task, dict):
+                path = data.resolve(task["path"], base)
+                if not path or not Path(path).is_file():
+                    raise TaskInputError(f"ladder.suites.{suite['name']}: task {task['name']!r}: {path} does not exist")
+                if task["output_type"] != "generate_until" and iv["type"] != "none":
+                    continue  # interventions change generation; a scored-choice task has none
+                config: dict[str, Any] | None = harness.local_task(suite["name"], {**task, "path": path}, iv)
+                output = task["output_type"]
+            else:
+                if manager is None:
+                    from lm_eval.tasks import TaskManager
+
+                    manager = TaskManager()
+                config, output = named(manager, suite["name"], task, iv)
+            if config is None:
+                continue
+            configs.append(config)
+            info[config["task"]] = {"suite": suite["name"], "ability": suite["ability"], "output_type": output,
+                                    "exact_match": _exact_match(config), "filter": harness.score_filter(config),
+                                    "regex": harness.extraction(config)}
+    return configs, info
+
+
+def _exact_match(config: dict[str, Any]) -> bool:
+    return config.get("output_type") == "generate_until" and any(
+        m.get("metric") == "exact_match" for m in config.get("metric_list") or [])
+
+
+def named(manager: Any, suite: str, task: str, iv: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """A task from the harness's registry, its YAML loaded by the harness's own loader and
+    rewritten for the intervention (runtime.size_ladder.harness.named_task); scored-choice tasks
+    run under plain decoding only, generation tasks scored otherwise than by exact match
+    (e.g. ifeval) not under sampled interventions (a vote needs answers to compare)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    entry = manager.task_index.get(task)
+    if entry is None:
+        raise TaskInputError(f"ladder.suites.{suite}: {task!r} is not a task lm-evaluation-harness knows "
+                             "(`lm-eval ls tasks` lists them)")
+    if getattr(entry, "yaml_path", None) is None or task in manager.all_groups or task in manager.all_tags:
+        raise TaskInputError(f"ladder.suites.{suite}: {task!r} is a group or tag of the harness; list its tasks "
+                             "one by one (each gets its own score)")
+    try:
+        config = dict(load_yaml(entry.yaml_path, resolve_func=True))
+    except ModuleNotFoundError as exc:
+        raise TaskInputError(f"ladder.suites.{suite}: the harness's task {task!r} needs the package {exc.name!r}; "
+                             f"install it on the nodes (e.g. pip install 'lm-eval[{task.split('_')[0]}]')") from None
+    output = str(config.get("output_type", "generate_until"))
+    if output != "generate_until" and iv["type"] != "none":
+        return None, output
+    if not _exact_match(config) and iv["type"] in harness.SAMPLED:
+        return None, output
+    config = harness.named_task(config, iv)
+    config["task"] = f"{suite}__{task}"
+    return config, output
+
+
+def primary(results: dict[str, Any], kind: str, exact_match: bool, score_filter: str) -> tuple[float, float, str]:
+    """The cell's score for a task: the score filter's majority-vote twin for
+    self-consistency, the score filter otherwise; a task's own first metric when it is not
+    scored by exact match."""
+    if not exact_match:
+        key = next((k for k in results if "," in k and "_stderr" not in k), None)
+        if key is None:
+            raise TaskInputError(f"no metric in the harness's results: {sorted(results)}")
+        return float(results[key]), float(results.get(key.replace(",", "_stderr,"), 0.0) or 0.0), key
+    name = f"{score_filter}-maj" if kind == "self_consistency" else score_filter
+    return (float(results[f"exact_match,{name}"]), float(results.get(f"exact_match_stderr,{name}", 0.0)),
+            f"exact_match,{name}")
+
+
+def per_document(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The harness logs a sample once per filter: one entry per document, with every
+    filter's extracted answer under "filtered"."""
+    docs: dict[Any, dict[str, Any]] = {}
+    for s in samples:
+        doc = docs.setdefault(s["doc_id"], {**s, "filtered": {}})
+        doc["filtered"][str(s.get("filter", "none"))] = s.get("filtered_resps")
+    return list(docs.values())
+
+
+def proportion_stderr(hits: list[bool]) -> float:
+    n = len(hits)
+    if n < 2:
+        return 0.0
+    p = sum(hits) / n
+    return math.sqrt(p * (1 - p) / (n - 1))
+
+
+def run(run: RunConfig, tc: BenchmarkTask) -> int:
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    from runtime.core.models import load_model
+    from runtime.size_ladder.verifiers import picker
+
+    base = run.base_dir
+    iv = tc.intervention.model_dump()
+    configs, info = task_configs(tc, base)
+    if not configs:
+        raise TaskInputError(f"intervention {iv['name']!r} applies to none of the suites' tasks")
+    model, tokenizer = load_model(tc.model, base)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=tc.batch_size)
+    started = time.time()
+    try:
+        result = simple_evaluate(model=lm, tasks=configs, log_samples=True, limit=tc.limit,
+                                 apply_chat_template=tc.chat_template, random_seed=run.seed,
+                                 numpy_random_seed=run.seed, torch_random_seed=run.seed,
+                                 fewshot_random_seed=run.seed)
+    except (ConnectionError, FileNotFoundError) as exc:
+        raise TaskInputError(f"a task's data could not be loaded ({exc}); on offline nodes stage it in the "
+                             "datasets cache where the hub is reachable (HF_DATASETS_CACHE shared with the nodes)"
+                             ) from None
+    wall = time.time() - started
+    pick = picker(iv, base) if iv["type"] == "best_of_n" else None
+    metrics: dict[str, Any] = {"wall_seconds": wall, "chat_template": tc.chat_template}
+    by_ability: dict[str, list[tuple[float, float]]] = {}
+    oracle: dict[str, list[bool]] = {}
+    tokens = questions = 0
+    out = Path(run.outputs["samples"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as fh:
+        for name, meta in info.items():
+            res = result["results"][name]
+            for key, value in res.items():
+                if isinstance(value, (int, float)) and "," in key:
+                    metrics[f"task/{name}/{key}"] = value
+            score, se, used = primary(res, iv["type"], meta["exact_match"], meta["filter"])
+            bon_hits = []
+            for s in per_document(result["samples"][name]):
+                responses = [str(r) for r in (s["resps"][0] if s["resps"] and isinstance(s["resps"][0], list)
+                                              else s["resps"])]
+                row: dict[str, Any] = {"task": name, "doc_id": s["doc_id"], "target": s["target"],
+                                       "prompt": str(s["arguments"][0][0]) if s.get("arguments") else None,
+                                       "responses": responses, "filtered": s["filtered"]}
+                if meta["output_type"] == "generate_until":
+                    tokens += sum(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in responses)
+                    questions += 1
+                    answers = [extract(r, meta["regex"]) for r in responses]
+                    hits = [normalise(a) == normalise(str(s["target"])) for a in answers]
+                    row["answers"] = answers
+                    if iv["type"] in harness.SAMPLED:
+                        oracle.setdefault(meta["ability"], []).append(any(hits))
+                    if pick is not None:
+                        chosen = pick(row["prompt"] or "", responses)
+                        row["chosen"] = chosen
+                        bon_hits.append(hits[chosen])
+                fh.write(json.dumps(row, default=str) + "\n")
+            if pick is not None and bon_hits:
+                score, se, used = sum(bon_hits) / len(bon_hits), proportion_stderr(bon_hits), "best_of_n"
+                metrics[f"task/{name}/best_of_n"] = score
+            metrics[f"task/{name}/score"] = score
+            metrics[f"task/{name}/score_stderr"] = se
+            metrics[f"task/{name}/score_is"] = used
+            by_ability.setdefault(meta["ability"], []).append((score, se))
+    from runtime.size_ladder.arithmetic import mean_with_stderr
+
+    for ability, scores in by_ability.items():
+        metrics[f"ability/{ability}"], metrics[f"ability/{ability}_stderr"] = mean_with_stderr(scores)
+    for ability, hits in oracle.items():
+        metrics[f"pass_at_n/{ability}"] = sum(hits) / len(hits)
+    if questions:
+        metrics["tokens_per_question"] = tokens / questions
+    first = next(iter(by_ability), None)
+    results.finish(run, metrics, primary=f"ability/{first}" if first else None)
+    return 0
