@@ -80,8 +80,8 @@ def main() -> int:
 
 def _phases(spec: Path, root: Path, name: str) -> dict[str, float]:
     from compiler import compile
-    from launch.executors import SlurmExecutor
-    from launch.launcher import LaunchOptions, prepare, record, submit_slurm
+    from launch.executors.slurm import SlurmExecutor
+    from launch.launcher import LaunchOptions, prepare, record
     from launch.ledger import Ledger
     from specs.loader import load_spec
 
@@ -98,7 +98,7 @@ def _phases(spec: Path, root: Path, name: str) -> dict[str, float]:
         record(loaded, plan, ledger, sel, opts)
         out["run dirs + ledger"] = time.perf_counter() - t
         t = time.perf_counter()
-        submit_slurm(plan, ledger, executor, sel, lambda m: None)
+        executor.submit(plan, ledger, sel, lambda m: None)
         out["submit"] = time.perf_counter() - t
     subprocess.run(["scancel", "--name", f"{name}.smoke_0.*"], capture_output=True, check=False)
     subprocess.run(["scancel", "--user", "root", "--state", "PENDING"], capture_output=True, check=False)

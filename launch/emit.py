@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.plan import Plan, Run
-from launch.git import git
+from launch.git import git_state
 from specs.errors import LabspecError
 from specs.loader import LoadedSpec
 from specs.version import VERSION
@@ -131,12 +131,3 @@ def provenance(loaded: LoadedSpec) -> dict[str, Any]:
         "labspec_version": VERSION,
         **git_state(spec.parent),
     }
-
-
-def git_state(directory: Path) -> dict[str, Any]:
-    """The commit and dirty flag of the repository holding `directory` (None outside git)."""
-    commit = git(directory, "rev-parse", "HEAD")
-    if commit is None:
-        return {"git_commit": None, "git_dirty": None}
-    status = git(directory, "status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_dirty": bool(status)}

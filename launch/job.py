@@ -85,12 +85,23 @@ class RunTask:
             if self._lock is None:
                 print(f"warning: {self.run_dir}: this filesystem has no file locks; nothing stops a second "
                       "attempt of this run from writing beside this one", file=sys.stderr)
+                return
+            # the ranks of an earlier attempt (their own locks) must be gone too
+            if not rundir.wait_released(self.run_dir, wait_s, prefix=f"lock.{self.slot}.rank"):
+                rundir.release(self._lock)
+                self._lock = None
+                owner = next(iter(rundir.live_owners(self.run_dir, prefix=f"lock.{self.slot}.rank")), None)
+                raise rundir.RunDirBusy(f"{self.run_dir} is still in use by another attempt of this run "
+                                        f"({owner.describe() if owner else 'its ranks'}); wait for it to end or "
+                                        "cancel it (labspec cancel)")
 
     def start(self) -> int:
         """Start the launch script (its own process group, dying with this process); its pid."""
         logs = Path(self.run_dir, "logs")
         logs.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "LABSPEC_SHARD": str(self.shard), "LABSPEC_NUM_SHARDS": str(self.shards)}
+        me = os.getpid()
+        env = {**os.environ, "LABSPEC_SHARD": str(self.shard), "LABSPEC_NUM_SHARDS": str(self.shards),
+               "LABSPEC_STARTER": f"{me}:{rundir.start_time(me)}"}  # the run's processes die with this one
         pass_fds: tuple[int, ...] = ()
         env.pop("LABSPEC_RUN_LOCK_FD", None)
         if self._lock is not None:

@@ -21,5 +21,13 @@ def read_object(path: str | Path) -> dict[str, Any] | None:
 
 
 def numbers(data: dict[str, Any] | None) -> dict[str, float]:
-    """The finite-or-not numeric values of a JSON object (booleans are not numbers)."""
-    return {k: float(v) for k, v in (data or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """The numeric values of a JSON object (booleans are not numbers; integers too large for
+    a float are left out)."""
+    out: dict[str, float] = {}
+    for key, value in (data or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                out[str(key)] = float(value)
+            except OverflowError:
+                continue
+    return out

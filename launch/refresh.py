@@ -1,111 +1,13 @@
-"""Bring the ledger up to date with SLURM (through submitit's sacct watcher), and mark
-what can no longer start because something it depends on failed."""
+"""Bring the ledger up to date with what the runs are doing (SLURM's accounting, the local
+runs' run dirs), and mark what can no longer start because something it depends on failed."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 from launch import ledger as L
 from launch import rundir
 from launch.ledger import Ledger, LedgerError, RunRecord
-
-# SLURM's states -> ledger states (the first word: "CANCELLED by 0" -> CANCELLED)
-_SLURM = {
-    "PENDING": L.PENDING, "REQUEUED": L.PENDING, "REQUEUE_HOLD": L.PENDING, "REQUEUE_FED": L.PENDING,
-    "CONFIGURING": L.PENDING, "RESV_DEL_HOLD": L.PENDING,
-    "RUNNING": L.RUNNING, "COMPLETING": L.RUNNING, "SUSPENDED": L.RUNNING, "RESIZING": L.RUNNING,
-    "STAGE_OUT": L.RUNNING, "SIGNALING": L.RUNNING,
-    "COMPLETED": L.COMPLETED, "FAILED": L.FAILED, "CANCELLED": L.CANCELLED, "TIMEOUT": L.TIMEOUT,
-    "OUT_OF_MEMORY": "OUT_OF_MEMORY", "NODE_FAIL": "NODE_FAIL", "BOOT_FAIL": "BOOT_FAIL",
-    "DEADLINE": "DEADLINE", "PREEMPTED": "PREEMPTED",  # a requeued job shows REQUEUED, then PENDING
-}
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    state: str
-    start: float | None
-    end: float | None
-
-
-def slurm_states(job_ids: Iterable[str]) -> dict[str, JobInfo]:
-    """Ledger states (and start/end times) of SLURM jobs ("123" or "123_4"): submitit's
-    sacct watcher, one call for all of them."""
-    ids = sorted(set(job_ids))
-    if not ids:
-        return {}
-    watcher = _watcher()
-    for jid in ids:
-        watcher.register_job(jid)
-    try:
-        watcher.update()
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    out: dict[str, JobInfo] = {}
-    for jid in ids:
-        info = watcher.get_info(jid, mode="cache")
-        raw = (info.get("State") or "").split(" ")[0]
-        if raw in _SLURM:
-            out[jid] = JobInfo(_SLURM[raw], _time(info.get("Start")), _time(info.get("End")))
-    return out
-
-
-def _watcher() -> Any:
-    from submitit.slurm.slurm import SlurmInfoWatcher
-
-    class TimedWatcher(SlurmInfoWatcher):
-        """submitit's watcher, also asking sacct for start and end times."""
-
-        def _make_command(self) -> list[str] | None:
-            command = super()._make_command()
-            if command is not None:
-                command[command.index("-o") + 1] += ",Start,End"
-            return command
-
-    return TimedWatcher(delay_s=0)
-
-
-def _time(text: str | None) -> float | None:
-    if not text or text in ("Unknown", "None"):
-        return None
-    try:
-        return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return None
-
-
-def _tasks(r: RunRecord) -> list[str]:
-    """The SLURM tasks of a run: its job, or every task of a sharded run's array."""
-    assert r.job_id is not None
-    if r.shards > 1:
-        return [f"{r.job_id}_{i}" for i in range(r.shards)]
-    return [r.job_id]
-
-
-def _combined(infos: list[JobInfo | None]) -> JobInfo | None:
-    """A sharded run's state from its shards': any failure fails it; all done completes it."""
-    known = [i for i in infos if i is not None]
-    if not known:
-        return None
-    states = [i.state for i in known]
-    failed = [s for s in states if s in L.FAILED_STATES]
-    if failed:
-        state = failed[0]
-    elif len(known) == len(infos) and all(s == L.COMPLETED for s in states):
-        state = L.COMPLETED
-    elif any(s in (L.RUNNING, L.COMPLETED) for s in states):
-        state = L.RUNNING
-    else:
-        state = L.PENDING
-    starts = [i.start for i in known if i.start is not None]
-    ends = [i.end for i in known if i.end is not None]
-    return JobInfo(state, min(starts) if starts else None,
-                   max(ends) if ends and state in L.TERMINAL else None)
 
 
 def reconcile_local(ledger: Ledger, experiment: str | None = None) -> None:
@@ -125,8 +27,12 @@ def refresh(ledger: Ledger, experiment: str | None = None, strict: bool = False)
     """Update active SLURM runs from sacct and local runs from their run dirs, then
     propagate upstream failures. A ledger that cannot be written (a full disk) is shown
     as it is, with a warning, unless `strict` (a launch must not go on then)."""
+    from launch.executors.slurm.accounting import refresh_slurm
+
     try:
-        _update(ledger, experiment)
+        reconcile_local(ledger, experiment)
+        refresh_slurm(ledger, experiment)
+        block_dependents(ledger, experiment)
     except LedgerError as exc:
         if strict:
             raise
@@ -134,23 +40,10 @@ def refresh(ledger: Ledger, experiment: str | None = None, strict: bool = False)
     return ledger.runs(experiment)
 
 
-def _update(ledger: Ledger, experiment: str | None) -> None:
-    reconcile_local(ledger, experiment)
-    active = [r for r in ledger.runs(experiment) if r.state in (L.PENDING, L.RUNNING)
-              and r.executor == "slurm" and r.job_id]
-    states = slurm_states(t for r in active for t in _tasks(r))
-    for r in active:
-        info = _combined([states.get(t) for t in _tasks(r)])
-        if info is None:
-            continue
-        times = {k: v for k, v in (("started_at", info.start), ("ended_at", info.end)) if v is not None}
-        if info.state != r.state or times:
-            ledger.set_state(r.id, info.state, detail="from sacct", **times)
-    block_dependents(ledger, experiment)
-
-
 def block_dependents(ledger: Ledger, experiment: str | None = None) -> list[RunRecord]:
     """Runs waiting on a failed run can never start: cancel their jobs, mark them."""
+    from launch.executors import for_record
+
     blocked: list[RunRecord] = []
     changed = True
     while changed:  # a chain of dependents fails one link per pass
@@ -162,8 +55,8 @@ def block_dependents(ledger: Ledger, experiment: str | None = None) -> list[RunR
             bad = [d for d in r.depends_on if d in runs and runs[d].state in L.FAILED_STATES]
             if not bad:
                 continue
-            if r.job_id and r.executor == "slurm":
-                subprocess.run(["scancel", r.job_id], capture_output=True, timeout=60, check=False)
+            if r.job_id:
+                for_record(r).cancel(r, quiet=True)
             up = runs[bad[0]]
             ledger.set_state(r.id, L.UPSTREAM_FAILED, detail=f"{up.name} ({up.id}) {up.state.lower()}")
             blocked.append(r)

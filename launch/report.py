@@ -4,6 +4,7 @@ from the TensorBoard events). matplotlib and tensorboard load only here."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,16 @@ SKIP = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "
 
 def final_metrics(run_dir: str) -> dict[str, float]:
     return {k: v for k, v in numbers(read_object(Path(run_dir, "outputs", "metrics.json"))).items() if k not in SKIP}
+
+
+def file_name(text: str, suffix: str, limit: int = 120) -> str:
+    """A file name from any text (a metric may hold '/', NUL or 300 characters)."""
+    import hashlib
+
+    name = re.sub(r"[^A-Za-z0-9._=+-]+", "_", text)
+    if len(name) > limit:
+        name = f"{name[:limit - 11]}-{hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()[:10]}"
+    return name + suffix
 
 
 def coordinates_of(run: RunRecord) -> dict[str, Any]:
@@ -47,7 +58,8 @@ def table(runs: list[RunRecord]) -> str:
     for r in runs:
         ax, met = axes_of(r.run_dir), final_metrics(r.run_dir)
         shown = f"{r.name} ({r.id})" if names.count(r.name) > 1 else r.name  # one name, two runs: say which
-        cells = [shown, r.stage, r.state, *(str(ax.get(a, "")) for a in axes),
+        state = r.state if Path(r.run_dir, "run.json").is_file() else f"{r.state} (run dir gone)"
+        cells = [shown, r.stage, state, *(str(ax.get(a, "")) for a in axes),
                  *(f"{met[m]:.4g}" if m in met else "" for m in metric_names)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -101,7 +113,7 @@ def plots(runs: list[RunRecord], out: Path) -> list[Path]:
                 fig, ax = plt.subplots(figsize=(5, 3.5))
                 ax.plot([x for x, _ in xs], [y for _, y in xs], "o-")
                 ax.set(xlabel=axis, ylabel=metric, title=f"{stage}: {metric} vs {axis}")
-                path = out / f"{stage}__{metric.replace('/', '_')}__vs__{axis}.png"
+                path = out / file_name(f"{stage}__{metric}__vs__{axis}", ".png")
                 fig.savefig(path, dpi=100, bbox_inches="tight")
                 plt.close(fig)
                 written.append(path)
@@ -126,7 +138,12 @@ def route_section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
     if kind not in SECTIONS:
         return "", []
     module = importlib.import_module(f"launch.reports.{SECTIONS[kind]}")
-    text, images = module.section(runs, out)
+    try:
+        text, images = module.section(runs, out)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+        # outputs written by another version, or by hand: the rest of the report still renders
+        return f"## {kind}\n\n(this section could not be drawn from the runs' outputs: {type(exc).__name__}: " \
+               f"{str(exc)[:200]})\n", []
     return str(text), list(images)
 
 

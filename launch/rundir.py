@@ -35,6 +35,15 @@ from pathlib import Path
 STATE_DIR = ".labspec"
 
 
+def start_time(pid: int) -> str | None:
+    """A process's start time (clock ticks since boot): with its pid, it names it for good."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
 def slot(node: int | str = 0, shard: int = 0) -> str:
     return f"node{node}.shard{shard}"
 
@@ -108,13 +117,14 @@ def owner_of(run_dir: str | Path, which: str) -> Owner | None:
         return None
 
 
-def live_owners(run_dir: str | Path) -> list[Owner]:
-    """The slots of this run dir that someone holds right now (nobody: the run is not running)."""
+def live_owners(run_dir: str | Path, prefix: str = "lock.") -> list[Owner]:
+    """The locks of this run dir (its slots, and each rank's) that someone holds right now
+    (nobody: the run is not running)."""
     d = _dir(run_dir)
     if not d.is_dir():
         return []
     found: list[Owner] = []
-    for lock in sorted(d.glob("lock.*")):
+    for lock in sorted(d.glob(f"{prefix}*")):
         which = lock.name.removeprefix("lock.")
         try:
             fd = os.open(lock, os.O_RDWR)
@@ -129,6 +139,16 @@ def live_owners(run_dir: str | Path) -> list[Owner]:
         finally:
             os.close(fd)
     return found
+
+
+def wait_released(run_dir: str | Path, wait_s: float, prefix: str = "lock.") -> bool:
+    """Wait until nobody holds the run dir's locks (True), or `wait_s` seconds have passed (False)."""
+    deadline = time.monotonic() + wait_s
+    while live_owners(run_dir, prefix):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def mark_completed(run_dir: str | Path, which: str, job: str) -> None:

@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
               "spec again with this version", file=sys.stderr)
         return 2
     from runtime import routes  # noqa: F401  (every route registers its tasks)
-    from runtime.core import registry
+    from runtime.core import guard, registry
     from runtime.core.errors import TaskInputError
 
     if run.task not in registry.TASKS:
@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
         return 3
     task = registry.load(registry.TASKS[run.task])
     try:
+        guard.protect(run)
         result: int = task(run, run.task_config)
     except TaskInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

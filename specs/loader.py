@@ -195,7 +195,7 @@ def _read_python(path: FsPath) -> Document:
     except KeyboardInterrupt:
         raise
     except SystemExit as exc:
-        raise SpecError([Problem(source, None, "", f"the spec called sys.exit({exc.code!r}); "
+        raise SpecError([Problem(source, None, "", f"the spec called sys.exit({_safe_repr(exc.code)}); "
                                  "a Python spec only defines `experiment`")]) from None
     except ValidationError as exc:
         raise SpecError(_validation_problems(exc, None, Document({}, {}, [source]))) from None
@@ -211,10 +211,10 @@ def _read_python(path: FsPath) -> Document:
     if not isinstance(value, dict):
         raise SpecError([Problem(source, None, "experiment",
                                  f"must be a dict or an experiment model, not {type(value).__name__}")])
-    problem = _too_deep(value)
-    if problem:
-        raise SpecError([Problem(source, None, "experiment", problem)])
-    return Document(copy.deepcopy(value), {(): (source, None)}, [source])
+    plain, problem = _plain(value)
+    if problem is not None:
+        raise SpecError([Problem(source, None, problem[0] or "experiment", problem[1])])
+    return Document(plain, {(): (source, None)}, [source])
 
 
 _MISSING = object()
@@ -223,29 +223,64 @@ _MISSING = object()
 def _short(exc: BaseException, limit: int = 300) -> str:
     try:
         text = str(exc)
-    except Exception:  # a user's __str__ may fail too
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a user's __str__ may fail too
         text = "(no message)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _too_deep(value: Any) -> str | None:
-    """Why `value` cannot be a spec (nested past MAX_DEPTH, or containing itself), found
-    without recursion: a Python spec can build any structure."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+def _safe_repr(value: Any, limit: int = 60) -> str:
+    """repr() of a value a user made, which may fail or be enormous."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+        text = repr(value)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        return f"<a {type(value).__name__} that cannot be shown>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> tuple[Any, tuple[str, str] | None]:
+    """A copy of what a Python spec built, made of dicts, lists, strings, numbers, booleans
+    and None only; else (None, (dotted path, why)). Iterative: a spec may nest without end,
+    contain itself, hold a generator or an object whose copy or repr fails."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any, Any, tuple[str | int, ...]]] = [(root, "x", value, ())]
     seen = 0
     while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return (f"is nested more than {MAX_DEPTH} levels deep (or contains itself); "
-                    "a spec is a few levels of mappings and lists")
+        parent, key, node, path = stack.pop()
         seen += 1
+        where = paths.join(path)
+        if len(path) > MAX_DEPTH:
+            return None, (where, f"is nested more than {MAX_DEPTH} levels deep (or contains itself); "
+                                 "a spec is a few levels of mappings and lists")
         if seen > MAX_NODES:
-            return f"holds more than {MAX_NODES:,} values; a spec is far smaller (use a sweep for many runs)"
+            return None, (where, f"holds more than {MAX_NODES:,} values; a spec is far smaller "
+                                 "(use a sweep for many runs)")
         if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
+            out: dict[str, Any] = dict.fromkeys(node)  # keys in their order (a sweep's order names runs)
+            parent[key] = out
+            for k, v in node.items():
+                if not isinstance(k, str):
+                    return None, (where, f"has a key that is not a string: {_safe_repr(k)}")
+                stack.append((out, k, v, (*path, k)))
         elif isinstance(node, (list, tuple)):
-            stack.extend((v, depth + 1) for v in node)
-    return None
+            parent[key] = items = [None] * len(node)
+            stack.extend((items, i, v, (*path, i)) for i, v in enumerate(node))
+        elif isinstance(node, PLAIN):
+            if isinstance(node, int) and not isinstance(node, bool) and node.bit_length() > 63:
+                return None, (where, f"{_safe_repr(node)} is too large for any field")
+            parent[key] = node
+        else:
+            return None, (where, f"a {type(node).__name__} is not a spec value; use dicts, lists, strings, "
+                                 "numbers, booleans and None")
+    return root["x"], None
 
 
 def _as_document(data: Any, lines: dict[Path, int], source: str) -> Document:
@@ -324,7 +359,7 @@ def validate(doc: Document, context: str | None = None) -> ExperimentBase:
     except ValidationError as exc:
         raise SpecError(_validation_problems(exc, cls, doc, context)) from None
     huge = [Problem(*doc.locate(path), paths.join(path),
-                    _ctx(context, f"{value} is too large for a count (at most 2^53 = {MAX_INT:,})"))
+                    _ctx(context, f"{_safe_repr(value)} is too large for a count (at most 2^53 = {MAX_INT:,})"))
             for path, value in _huge_ints(exp.model_dump(mode="python"), ())]
     if huge:
         raise SpecError(huge)
@@ -436,8 +471,5 @@ def _message(err: Any, cls: type[BaseModel] | None, path: Path) -> str:
         return f"unknown name {err['input']!r}{hint} (one of: {', '.join(allowed)})"
     msg = str(err["msg"])
     if "input" in err and kind not in ("missing",) and not isinstance(err["input"], (dict, list)):
-        shown = repr(err["input"])
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        msg = f"{msg} (got {shown})"
+        msg = f"{msg} (got {_safe_repr(err['input'])})"
     return msg.replace("Value error, ", "")

@@ -164,6 +164,12 @@ class PeftSpec(Section):
     modules_to_save: list[str] = Field(default_factory=list)
 
 
+SBATCH_OWN = frozenset({  # options labspec sets itself: never through sbatch_extra
+    "time", "t", "nodes", "n", "ntasks", "ntasks_per_node", "cpus_per_task", "c", "gpus_per_node", "gpus", "gres",
+    "mem", "partition", "p", "account", "a", "qos", "q", "constraint", "dependency", "d", "array", "job_name", "j",
+    "output", "o", "error", "e", "signal", "hold", "requeue", "open_mode", "chdir", "D"})
+
+
 class ResourcesSpec(Section):
     """What one run asks SLURM for. A stage override sets only what differs."""
 
@@ -204,6 +210,9 @@ class ResourcesSpec(Section):
         for key, value in v.items():
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", key):
                 raise ValueError(f"sbatch option {key!r} must look like 'exclusive' or 'mail_type'")
+            if key.replace("-", "_") in SBATCH_OWN:
+                raise ValueError(f"sbatch option {key!r} is set by labspec from the spec's own fields "
+                                 "(resources.time, nodes, ...); set it there, where its bounds are checked")
             _one_line(str(value), f"sbatch option {key}")
         return v
 

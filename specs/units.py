@@ -74,8 +74,8 @@ def parse_mem_mb(value: str | int) -> int:
     if isinstance(value, bool):
         raise ValueError("mem must look like 64G, 512M or 1T")
     if isinstance(value, int):
-        if value <= 0:
-            raise ValueError("mem must be positive")
+        if not 0 < value < 2**30:
+            raise ValueError("mem in MB must be positive (and below a petabyte)")
         return value
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT])?B?\s*", str(value), re.IGNORECASE)
     if not m:

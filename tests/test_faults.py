@@ -6,6 +6,7 @@ in a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -308,3 +309,163 @@ def test_the_ledger_is_not_left_open_by_a_failed_transaction(tmp_path):
         assert not ledger.db.in_transaction
         assert ledger.db.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
     assert sqlite3.connect(tmp_path / ".labspec" / "ledger.sqlite").execute("SELECT 1").fetchone() == (1,)
+
+
+# --- siblings found by a second, hostile review --------------------------------------------
+
+
+def rank_pid(run_dir: str, timeout: float = 60) -> int:
+    """The pid of the run's rank 0 (its own lock in the run dir), once it is up."""
+    owner = Path(run_dir, ".labspec", "owner.node0.shard0.rank0.json")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if owner.exists():
+            return int(json.loads(owner.read_text())["pid"])
+        time.sleep(0.2)
+    raise AssertionError(f"rank 0 of {run_dir} never started")
+
+
+def test_a_killed_launch_stops_the_run_under_deepspeeds_launcher_too(tmp_path):
+    """DeepSpeed's launcher passes no signal on: the ranks watch the run's starter themselves."""
+    root = tmp_path / "runs"
+    spec = slow_spec(tmp_path, launcher="deepspeed")
+    launch = start_launch(spec)
+    row, _ = owner_when_running(root, "slow")
+    worker = rank_pid(row["run_dir"])
+    launch.kill()
+    launch.wait(timeout=60)
+    assert gone(worker), "a DeepSpeed rank outlived the launch that started it"
+    code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty")
+    assert code == 0, err
+    (row,) = status(root, "slow")
+    m = metrics(row)
+    assert row["state"] == "COMPLETED" and m["restarts"] == 1 and m["total"] == m["expected_total"]
+
+
+def test_a_killed_torchrun_agent_takes_its_rank_with_it_and_a_retry_waits_for_it(tmp_path):
+    """The OOM killer's way: SIGKILL to torchrun alone. Its rank stops (it saves first); a
+    retry never writes beside a rank that is still finishing."""
+    root = tmp_path / "runs"
+    spec = slow_spec(tmp_path)
+    launch = start_launch(spec)
+    row, agent = owner_when_running(root, "slow")
+    worker = rank_pid(row["run_dir"])
+    os.kill(agent, signal.SIGKILL)
+    launch.wait(timeout=120)
+    assert gone(worker)
+    (row,) = status(root, "slow")
+    assert row["state"] == "FAILED"
+    code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty", "--retry-failed")
+    assert code == 0, err
+    (row,) = status(root, "slow")
+    m = metrics(row)
+    assert row["state"] == "COMPLETED" and m["restarts"] == 1 and m["total"] == m["expected_total"]
+
+
+def test_force_never_touches_a_run_that_is_still_alive_and_cancel_kills_what_will_not_stop(tmp_path):
+    root = tmp_path / "runs"
+    spec = slow_spec(tmp_path, launcher="python")
+    launch = start_launch(spec)
+    row, _ = owner_when_running(root, "slow")
+    worker = rank_pid(row["run_dir"])
+    os.kill(worker, signal.SIGSTOP)  # a run that cannot stop for now
+    try:
+        before = sorted(p.name for p in Path(row["run_dir"]).iterdir())
+        code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty", "--force")
+        assert code == 1 and "never starts a second writer" in err and "labspec cancel" in err and "--root" in err
+        assert sorted(p.name for p in Path(row["run_dir"]).iterdir()) == before  # nothing set aside
+        done = subprocess.run([*LABSPEC, "cancel", "slow", "--root", str(root), "--grace", "2"], cwd=REPO,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0 and "killed what was left of it after 2s" in done.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGCONT)
+    assert gone(worker)
+    launch.wait(timeout=120)
+    (row,) = status(root, "slow")
+    assert row["state"] == "CANCELLED"
+
+
+def test_a_launch_waiting_for_its_answer_holds_no_lock(tmp_path):
+    """`launch` without --yes asks at a terminal; meanwhile other commands of the same root
+    (cancel takes the ledger's lock) go on."""
+    import pty
+
+    root = tmp_path / "runs"
+    first = slow_spec(tmp_path, steps=2, step_seconds=0)
+    assert run_cli("launch", first, "--executor", "local", "--yes", "--allow-dirty")[0] == 0
+    other = slow_spec(tmp_path, name="other", steps=2, step_seconds=0)
+    main, replica = pty.openpty()
+    asking = subprocess.Popen([*LABSPEC, "launch", str(other), "--executor", "local", "--allow-dirty"], cwd=REPO,
+                              stdin=replica, stdout=replica, stderr=replica)
+    try:
+        text = b""
+        deadline = time.time() + 60
+        while b"[y/N]" not in text and time.time() < deadline:
+            text += os.read(main, 4096)
+        assert b"[y/N]" in text
+        done = subprocess.run([*LABSPEC, "cancel", "slow", "--root", str(root)], cwd=REPO, capture_output=True,
+                              text=True, timeout=30, check=False)
+        assert done.returncode == 0
+        os.write(main, b"n\n")
+        assert asking.wait(timeout=60) == 1
+    finally:
+        asking.kill()
+        os.close(main)
+        os.close(replica)
+
+
+def test_follow_ends_for_an_interrupted_run(tmp_path):
+    root = tmp_path / "runs"
+    spec = slow_spec(tmp_path)
+    launch = start_launch(spec)
+    row, _ = owner_when_running(root, "slow")
+    worker = rank_pid(row["run_dir"])
+    launch.kill()
+    launch.wait(timeout=60)
+    assert gone(worker)  # it saved its checkpoint and stopped
+    deadline = time.time() + 60
+    while status(root, "slow")[0]["state"] != "INTERRUPTED":  # torchrun, too, has let go of the run dir
+        assert time.time() < deadline
+        time.sleep(0.5)
+    done = subprocess.run([*LABSPEC, "logs", "smoke_0", "--root", str(root), "-f"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "===" in done.stdout
+
+
+def test_odd_outputs_never_break_status_report_or_tensorboard(tmp_path):
+    root = tmp_path / "runs, with a comma"
+    spec = slow_spec(tmp_path, steps=2, step_seconds=0, root=root)
+    assert run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty")[0] == 0
+    assert run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty", "-o", "smoke.value=2")[0] == 0
+    rows = status(root, "slow")
+    Path(rows[0]["run_dir"], "outputs", "metrics.json").write_text(json.dumps({"huge": 10**400, "x" * 300: 1.0}))
+    code, _, err = run_cli("status", "slow", "--root", root)
+    assert code == 0, err
+    code, _, err = run_cli("report", "slow", "--root", root)
+    assert code == 0 and "Traceback" not in err, err
+    from launch.cli.tb import farm
+    from launch.ledger import Ledger
+
+    with Ledger(root, create=False) as ledger:
+        logdir = farm(ledger.runs("slow"), tmp_path / "farm")
+    names = sorted(p.name for p in logdir.iterdir())
+    assert names == sorted(f"smoke_0-{r['id']}" for r in rows) + ["timeline"]
+    assert all((logdir / n).resolve() == Path(r["run_dir"], "tb") for n, r in zip(names, sorted(
+        rows, key=lambda r: f"smoke_0-{r['id']}"), strict=False))
+
+
+@pytest.mark.usefixtures("slurm_cluster")
+def test_cancel_that_cannot_reach_slurm_changes_nothing(tmp_path):
+    spec = slow_spec(tmp_path, name="unreached", steps=2, step_seconds=0)
+    code, _, err = run_cli("launch", spec, "--executor", "slurm", "--yes", "--allow-dirty", "--hold")
+    assert code == 0, err
+    env = {**os.environ, "SLURM_CONF": str(tmp_path / "missing.conf")}
+    done = subprocess.run([*LABSPEC, "cancel", "unreached", "--root", str(tmp_path / "runs")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1 and "could not cancel job" in done.stderr and "Traceback" not in done.stderr
+    (row,) = status(tmp_path / "runs", "unreached")
+    assert row["state"] == "PENDING"
+    assert run_cli("cancel", "unreached", "--root", tmp_path / "runs")[0] == 0
+    (row,) = status(tmp_path / "runs", "unreached")
+    assert row["state"] == "CANCELLED"

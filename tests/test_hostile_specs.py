@@ -167,3 +167,56 @@ def test_tb_port_is_validated(port):
     done = subprocess.run([sys.executable, "-m", "launch", "tb", "x", "--port", port], cwd=REPO,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "is not a port number" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- siblings found by a second, hostile review --------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ("experiment = {'name': 'g', 'kind': 'smoke', 'env': (x for x in range(3))}", "a generator is not a spec value"),
+    ("experiment = {'name': 'h', 'kind': 'smoke', 'seed': 10**5000}", "too large for any field"),
+    ("class R:\n    def __repr__(self):\n        1 / 0\n\nexperiment = {'name': 'r', 'kind': 'smoke', 'env': R()}",
+     "is not a spec value"),
+    ("class S:\n    def __repr__(self):\n        1 / 0\n\nraise SystemExit(S())", "cannot be shown"),
+    ("class E(BaseException):\n    def __str__(self):\n        raise E()\n\nraise E()", "running the spec failed: E"),
+])
+def test_whatever_a_python_spec_builds_or_raises_is_a_message(cli, tmp_path, body, says):
+    spec = tmp_path / "odd.py"
+    spec.write_text(body + "\n")
+    code, _, err = cli("validate", spec)
+    assert code == 1 and says in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("override", "field"), [
+    ("resources.sbatch_extra={time: UNLIMITED}", "resources.sbatch_extra"),
+    ("resources.sbatch_extra={nodes: 100000}", "resources.sbatch_extra"),
+    ("resources.mem=9007199254740000", "resources.mem"),
+])
+def test_bounds_cannot_be_bypassed(cli, write_spec, override, field):
+    code, _, err = cli("validate", write_spec(MINIMAL), "-o", override)
+    assert code == 1 and f" {field}: " in err and "Traceback" not in err
+
+
+def test_a_ladder_too_large_for_the_cap_is_refused(cli, tmp_path):
+    models = ", ".join(f"{{name: m{i}, name_or_path: org/m{i}, size: 1B}}" for i in range(120))
+    interventions = ", ".join(f"{{name: i{i}}}" for i in range(100))
+    spec = tmp_path / "big.yaml"
+    spec.write_text(f"name: big\nkind: size_ladder\nresources: {{time: 10}}\nladder:\n  models: [{models}]\n"
+                    f"  suites: [{{name: s, ability: math, tasks: [gsm8k]}}]\n  interventions: [{interventions}]\n")
+    code, _, err = cli("validate", spec)
+    assert code == 1 and "12,000 cells" in err and "Traceback" not in err
+
+
+def test_misspelled_names_and_metrics_foreign_to_the_evaluator_are_refused(cli, write_spec):
+    spec = write_spec(MINIMAL + "evaluation:\n  metrics: [exact_mtach, bleu]\n  normalizer: basci\n"
+                      "dpo: {}\n".replace("dpo: {}\n", ""))
+    code, _, err = cli("validate", spec)
+    assert code == 1
+    assert "evaluation.metrics.0: unknown name 'exact_mtach'; did you mean 'exact_match'?" in err
+    assert "evaluation.normalizer: unknown name 'basci'; did you mean 'basic'?" in err
+    spec = write_spec(MINIMAL + "evaluation: {metrics: [bleu]}\n")
+    code, _, err = cli("validate", spec)
+    assert code == 1 and "the 'default' evaluator does not compute 'bleu'" in err
+    spec = write_spec(MINIMAL.replace("kind: sft", "kind: dpo") + "dpo: {loss_type: [sigmod]}\n")
+    code, _, err = cli("validate", spec)
+    assert code == 1 and "did you mean 'sigmoid'?" in err

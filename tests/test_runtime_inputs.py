@@ -75,3 +75,41 @@ def test_a_model_path_that_is_a_file_says_so(tmp_path, tiny_assets):
     done = evaluate(tmp_path, tiny_assets, tiny_assets / "tiny-chat" / "test.jsonl", model=weights)
     assert done.returncode == 2 and f"{weights} is a file, not a model" in done.stderr
     assert "does not exist" not in done.stderr
+
+
+def test_image_lists_and_mllm_data_name_their_bad_lines(tmp_path):
+    from runtime.core.errors import TaskInputError
+    from runtime.radio.images import image_rows
+    from runtime.radio.mllm import examples
+
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes(b'{"image": "a.png"}\n{"image": "caf\xe9.png"}\n')
+    with pytest.raises(TaskInputError, match="line 2 is not UTF-8"):
+        image_rows(str(latin), "radio.distill.data")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(TaskInputError, match="is empty"):
+        image_rows(str(empty), "radio.distill.data")
+    captions = tmp_path / "captions.jsonl"
+    captions.write_text('{"image": "a.png", "caption": "a red square"}\n{"image": "b.png", "caption": null}\n')
+    rows = examples(str(captions), "pretrain")
+    assert [r["answer"] for r in rows] == ["a red square"]  # the null caption is skipped, never "None"
+
+
+def test_ladder_task_files_are_checked_before_the_harness_reads_them(tmp_path):
+    from pathlib import Path
+
+    from runtime.core.errors import TaskInputError
+    from runtime.size_ladder.benchmark import _check_task_file
+
+    task = {"answer_field": "answer"}
+    with pytest.raises(TaskInputError, match="is a directory, not a JSONL file"):
+        _check_task_file(tmp_path, task, "ladder.suites.s: task 'add'")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(TaskInputError, match="is empty"):
+        _check_task_file(empty, task, "ladder.suites.s: task 'add'")
+    nulls = tmp_path / "nulls.jsonl"
+    nulls.write_text('{"question": "1+1", "answer": "2"}\n{"question": "2+2", "answer": null}\n')
+    with pytest.raises(TaskInputError, match="row 2 has an empty or missing 'answer'"):
+        _check_task_file(Path(nulls), task, "ladder.suites.s: task 'add'")

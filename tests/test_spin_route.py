@@ -131,11 +131,12 @@ def test_tiny_spin_two_iterations_end_to_end(tmp_path, tiny_assets):
     assert acc.Scalars("spin/margins")[1].value == pytest.approx(metrics(rows["train_t1"])["rewards/margins"])
     assert acc.Scalars("spin/rewards/real") and acc.Scalars("spin/rewards/generated") and acc.Scalars("spin/accuracy")
 
-    from launch.cli.tb import logdir_spec
+    from launch.cli.tb import farm
     from launch.ledger import Ledger
 
     with Ledger(str(tmp_path / "runs"), create=False) as ledger:
-        assert f"timeline:{tmp_path / 'runs' / 'spin-tiny' / 'timeline'}" in logdir_spec(ledger.runs("spin-tiny"))
+        logdir = farm(ledger.runs("spin-tiny"), tmp_path / "farm")
+    assert (logdir / "timeline").resolve() == tmp_path / "runs" / "spin-tiny" / "timeline"
 
     code, out, _ = run_cli("report", "spin-tiny", "--root", tmp_path / "runs")
     assert code == 0 and "## SPIN per iteration" in out

@@ -8,11 +8,12 @@ import pytest
 
 from compiler import compile
 from launch import ledger as L
-from launch.executors import SlurmExecutor
-from launch.launcher import JobMap, dry_run_scripts, select
+from launch.executors.slurm import SlurmExecutor
+from launch.executors.slurm.accounting import JobInfo, _combined
+from launch.executors.slurm.arrays import group
+from launch.executors.slurm.jobs import JobMap, dry_run_scripts
+from launch.launcher import select
 from launch.ledger import Ledger, LedgerError
-from launch.refresh import JobInfo, _combined
-from launch.units import group
 from specs import SpecError, load_spec, load_text
 from tests.conftest import EXAMPLES, MINIMAL
 

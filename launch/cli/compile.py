@@ -11,7 +11,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from launch.cli.common import add_overrides, load_and_compile
+from launch.cli_support import add_overrides, load_and_compile
 
 if TYPE_CHECKING:
     from compiler.plan import Plan

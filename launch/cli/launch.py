@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from launch.cli.common import add_overrides, load_and_compile
+from launch.cli_support import add_overrides
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -22,22 +22,30 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-dirty", action="store_true",
                         help="launch although the spec's repository has uncommitted changes (recorded)")
     parser.add_argument("--hold", action="store_true", help="submit held (release with scontrol release)")
-    parser.add_argument("--array-parallelism", type=int, default=64, metavar="N",
+    parser.add_argument("--array-parallelism", type=positive, default=64, metavar="N",
                         help="at most N tasks of one job array run at once (default 64)")
     parser.add_argument("--changed", nargs="?", const="HEAD", default=None, metavar="REV_RANGE",
                         help="launch the YAML specs added or modified in these commits (default: the last)")
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 100000")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     import shlex
 
-    from launch.changed import changed_specs
-    from launch.cli.confirm import confirm
-    from launch.executors import LocalExecutor, SlurmExecutor, choose
-    from launch.gitcheck import require_clean
-    from launch.launcher import LaunchOptions, dry_run_scripts, prepare, record, submit_slurm
+    from launch.cli_support import confirm, load_and_compile
+    from launch.executors import choose
+    from launch.git import changed_specs, require_clean
+    from launch.launcher import LaunchOptions, prepare, record
     from launch.ledger import Ledger
-    from launch.local import run_local
     from launch.summary import summary
     from specs.errors import LabspecError
 
@@ -50,42 +58,41 @@ def run(args: argparse.Namespace) -> int:
     if not specs:
         raise LabspecError("name a spec to launch (or --changed [REV_RANGE])")
 
-    use_slurm = choose(args.executor) == "slurm"
-    executor = (SlurmExecutor(array_parallelism=args.array_parallelism, hold=args.hold) if use_slurm
-                else LocalExecutor())
+    executor = choose(args.executor, args.array_parallelism, args.hold)
     failures = 0
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
     for spec in specs:
         loaded, plan = load_and_compile(spec, args.overrides)
         if not args.dry_run:
             require_clean(loaded.path, args.allow_dirty)
         opts = LaunchOptions(executor, args.force, args.retry_failed, args.allow_dirty, args.dry_run)
-
-        def log(msg: str) -> None:
-            print(msg, file=sys.stderr, flush=True)
-
+        asked = None
         with Ledger(plan.output_root) as ledger:
-            with ledger.locked():  # plan, record and submit; local runs then run outside it
-                sel = prepare(plan, ledger, opts, log)
-                if args.dry_run:
-                    if isinstance(executor, SlurmExecutor):
-                        sys.stdout.write(dry_run_scripts(plan, ledger, executor, sel))
-                    else:
-                        for r in sel.submit:
-                            sys.stdout.write(f"### {r.run_dir}/launch.sh (run {r.name})\n{r.script}\n")
-                    print(summary(plan, sel, executor.name), file=sys.stderr)
-                    continue
-                print(summary(plan, sel, executor.name), file=sys.stderr)
-                if sel.submit and not args.yes and not confirm(
-                        f"{'Submit' if use_slurm else 'Run'} {len(sel.submit)} runs?"):
+            if not args.yes and not args.dry_run:  # ask without holding the lock: other commands go on
+                with ledger.locked():
+                    asked = prepare(plan, ledger, opts, log)
+                print(summary(plan, asked, executor.name), file=sys.stderr)
+                if asked.submit and not confirm(f"{'Submit' if executor.name == 'slurm' else 'Run'} "
+                                                f"{len(asked.submit)} runs?"):
                     print("nothing submitted", file=sys.stderr)
                     return 1
+            with ledger.locked():  # select again (another launch may have taken some meanwhile), record, submit
+                sel = prepare(plan, ledger, opts, log)
+                if args.dry_run:
+                    sys.stdout.write(executor.dry_run(plan, ledger, sel))
+                    print(summary(plan, sel, executor.name), file=sys.stderr)
+                    continue
+                if asked is None or {r.id for r in sel.submit} != {r.id for r in asked.submit}:
+                    print(summary(plan, sel, executor.name), file=sys.stderr)
                 if sel.submit or sel.adopted:
                     record(loaded, plan, ledger, sel, opts)
-                if sel.submit and isinstance(executor, SlurmExecutor):
-                    submit_slurm(plan, ledger, executor, sel, log)
-            if sel.submit and isinstance(executor, LocalExecutor):
-                run_local(plan, ledger, sel.submit, log)
-                failures += sum(1 for r in sel.submit if (rec := ledger.get(r.id)) and rec.state != "COMPLETED")
+                if sel.submit:
+                    executor.submit(plan, ledger, sel, log)
+            if sel.submit:  # a local run goes here, outside the lock: cancel and status answer meanwhile
+                failures += executor.run(plan, ledger, sel, log)
         print(f"watch it: labspec status {shlex.quote(plan.experiment)} --root {shlex.quote(plan.output_root)}",
               file=sys.stderr)
     return 1 if failures else 0

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from launch.cli.target import add_root, open_target
+from launch.cli_support import add_root, open_target
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
                     sys.stdout.write(f"--- {path.name}\n")
                 sys.stdout.write(chunk.decode(errors="replace"))
             sys.stdout.flush()
-            finished = rec.state in L.TERMINAL
+            finished = rec.state not in L.ACTIVE  # done, failed, interrupted, or never started: nothing to follow
             if not args.follow or finished:
                 if not paths:
-                    print(f"no log for {rec.name} under {rec.run_dir}/logs (state: {rec.state})", file=sys.stderr)
+                    gone = "" if Path(rec.run_dir).is_dir() else " (its run dir is gone)"
+                    print(f"no log for {rec.name} under {rec.run_dir}/logs (state: {rec.state}){gone}",
+                          file=sys.stderr)
                 return 0
             time.sleep(1.0)
             refresh(ledger, rec.experiment)

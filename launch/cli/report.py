@@ -7,7 +7,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from launch.cli.target import add_root, open_target
+from launch.cli_support import add_root, open_target
 from specs.errors import LabspecError
 
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from launch.cli.target import add_root, open_target
+from launch.cli_support import add_root, open_target
 from launch.jsonfile import numbers, read_object
 
 
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
                 "id": r.id, "name": r.name, "experiment": r.experiment, "stage": r.stage, "state": r.state,
                 "job_id": r.job_id, "executor": r.executor, "elapsed_s": round(r.elapsed, 1) if r.elapsed else None,
                 "last_metric": last_metric(r.run_dir), "detail": r.detail, "run_dir": r.run_dir,
+                "run_dir_gone": not Path(r.run_dir, "run.json").is_file(),
                 "events": [{"state": s, "at": at, "detail": d} for s, at, d in ledger.events(r.id)],
             })
     if args.format == "json":
@@ -58,9 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _state(row: dict[str, Any]) -> str:
-    if row["state"] == "COMPLETED" and not Path(row["run_dir"], "run.json").is_file():
-        return "COMPLETED (run dir gone)"
-    return str(row["state"])
+    gone = row["run_dir_gone"] and row["state"] == "COMPLETED"
+    return f"{row['state']} (run dir gone)" if gone else str(row["state"])
 
 
 def _duration(seconds: float | None) -> str:

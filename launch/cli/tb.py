@@ -9,7 +9,7 @@ import socket
 import sys
 from pathlib import Path
 
-from launch.cli.target import add_root, open_target
+from launch.cli_support import add_root, open_target
 from launch.ledger import RunRecord
 from specs.errors import LabspecError
 
@@ -40,29 +40,45 @@ def check_free(host: str, port: int) -> None:
         raise LabspecError(f"cannot serve on {host}:{port} ({exc.strerror}); pass another --port") from None
 
 
-def logdir_spec(runs: list[RunRecord]) -> str:
-    """TensorBoard's --logdir_spec: name:dir pairs (names without ':' or ',')."""
-    parts = []
-    for r in runs:
-        name = r.name.replace(":", "_").replace(",", "_")
-        parts.append(f"{name}:{Path(r.run_dir, 'tb')}")
-    timeline = Path(runs[0].run_dir).parent / "timeline" if runs else None
-    if timeline is not None and timeline.is_dir():  # iterative routes' figures on one axis (runtime.core.tb)
-        parts.append(f"timeline:{timeline}")
-    return ",".join(parts)
+def link_names(runs: list[RunRecord]) -> dict[str, str]:
+    """A TensorBoard run name per run: its name, with its id when two runs share a name
+    (after an override relaunch), never a path separator."""
+    names = [r.name for r in runs]
+    return {r.id: (r.name if names.count(r.name) == 1 else f"{r.name}-{r.id}").replace("/", "_") for r in runs}
+
+
+def farm(runs: list[RunRecord], where: Path) -> Path:
+    """A folder of links, one per run to its tb/ (and one to the experiment's timeline),
+    which TensorBoard reads as its logdir: any name and any path (commas, colons) work,
+    unlike --logdir_spec, and stale links of an earlier call are replaced."""
+    if where.is_dir():
+        for old in where.iterdir():
+            if old.is_symlink():
+                old.unlink()
+    where.mkdir(parents=True, exist_ok=True)
+    for run_id, name in link_names(runs).items():
+        run = next(r for r in runs if r.id == run_id)
+        (where / name).symlink_to(Path(run.run_dir, "tb"), target_is_directory=True)
+    timelines = {Path(r.run_dir).parent / "timeline" for r in runs}
+    for timeline in timelines:  # iterative routes' figures on one axis (runtime.core.tb)
+        name = "timeline" if len(timelines) == 1 else f"timeline-{timeline.parent.name}"
+        (where / name).symlink_to(timeline, target_is_directory=True)
+    return where
 
 
 def run(args: argparse.Namespace) -> int:
     ledger, experiment = open_target(args.target, args.root)
     with ledger:
         runs = ledger.runs(experiment)
+        root = ledger.dir
     if not runs:
         raise LabspecError(f"no runs recorded for {args.target}")
     exe = shutil.which("tensorboard") or str(Path(sys.executable).with_name("tensorboard"))
     if not Path(exe).exists():
         raise LabspecError("tensorboard is not installed here (pip install tensorboard)")
     check_free(args.host, args.port)
-    cmd = [exe, "--logdir_spec", logdir_spec(runs), "--host", args.host, "--port", str(args.port)]
+    logdir = farm(runs, root / "tb" / (experiment or runs[0].experiment))
+    cmd = [exe, "--logdir", str(logdir), "--host", args.host, "--port", str(args.port)]
     print(f"TensorBoard for {experiment or args.target}: http://{args.host}:{args.port}/", flush=True)
     sys.stderr.flush()
     os.execv(exe, cmd)  # become TensorBoard: Ctrl-C or a signal stops it, no orphan left behind

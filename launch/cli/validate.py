@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from launch.cli.common import add_overrides, load_and_compile
+from launch.cli_support import add_overrides, load_and_compile
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ any training starts)."""
 from __future__ import annotations
 
 import codecs
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,3 +138,44 @@ def load_ref(ref: DatasetRef, base_dir: str, what: str) -> tuple[Any, str]:
     if ref.max_samples and len(ds) > ref.max_samples:
         ds = ds.select(range(ref.max_samples))
     return ds, path
+
+
+def read_rows(path: Path, what: str) -> list[dict[str, Any]]:
+    """The rows of a JSONL file read without `datasets` (small files of paths and labels):
+    every problem named by its line (not UTF-8, not JSON, not an object), none at all an error."""
+    if path.is_dir():
+        raise TaskInputError(f"{what}: {path} is a directory, not a JSONL file")
+    if not path.is_file():
+        raise TaskInputError(f"{what}: {path} does not exist")
+    if not _is_utf8(path):
+        raise TaskInputError(f"{what}: cannot read {path}: {_diagnose(path, 'jsonl')}")
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise TaskInputError(f"{what}: {path}:{number} is not JSON ({exc.args[0] if exc.args else exc})") from None
+        if not isinstance(row, dict):
+            raise TaskInputError(f"{what}: {path}:{number} is not a JSON object")
+        rows.append(row)
+    if not rows:
+        raise TaskInputError(f"{what}: {path} is empty; it needs at least one row")
+    return rows
+
+
+def filled(rows: list[dict[str, Any]], keys: list[str], path: Path | str, empty: str = "skip") -> list[dict[str, Any]]:
+    """`rows` whose `keys` are all present and neither null nor empty: the others are skipped,
+    saying how many, or with `empty="refuse"` stop the run naming the first."""
+    keep = [r for r in rows if all(_filled(r.get(k)) for k in keys)]
+    if len(keep) == len(rows):
+        return rows
+    if empty == "refuse" or not keep:
+        first = next(i for i, r in enumerate(rows) if not all(_filled(r.get(k)) for k in keys))
+        column = next(k for k in keys if not _filled(rows[first].get(k)))
+        raise TaskInputError(f"{path}: row {first + 1} has an empty or missing {column!r} "
+                             f"({len(rows) - len(keep)} of {len(rows)} such rows); fill or drop them")
+    print(f"warning: {path}: skipped {len(rows) - len(keep)} of {len(rows)} rows with an empty or null "
+          f"{' or '.join(map(repr, keys))}", file=sys.stderr, flush=True)
+    return keep

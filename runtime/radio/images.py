@@ -3,11 +3,11 @@ resizes and normalises them itself, so augmentation happens once, before all of 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
 
+from runtime.core import data
 from runtime.core.errors import TaskInputError
 
 
@@ -20,21 +20,11 @@ def image_rows(path: str, what: str) -> list[dict[str, Any]]:
         if not files:
             raise TaskInputError(f"{what}: {p} holds no .png/.jpg/.jpeg/.webp images")
         return [{"image": str(f)} for f in files]
-    if not p.is_file():
-        raise TaskInputError(f"{what}: {p} does not exist")
     rows = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            image = Path(str(row["image"]))
-        except (ValueError, KeyError, TypeError):
-            raise TaskInputError(f"{p}:{i + 1}: not a JSON object with an 'image' path ({what})") from None
+    for row in data.filled(data.read_rows(p, what), ["image"], p):
+        image = Path(str(row["image"]))
         row["image"] = str(image if image.is_absolute() else p.parent / image)
         rows.append(row)
-    if not rows:
-        raise TaskInputError(f"{what}: {p} has no rows")
     return rows
 
 

@@ -29,11 +29,12 @@ def examples(path: str, phase: str) -> list[dict[str, str]]:
     from runtime.radio.images import image_rows
 
     rows = image_rows(path, f"radio.mllm.{phase}_data")
-    need = ("caption",) if phase == "pretrain" else ("question", "answer")
-    missing = [k for k in need if k not in rows[0]]
+    need = ["caption"] if phase == "pretrain" else ["question", "answer"]
+    missing = [k for k in need if all(k not in r for r in rows)]
     if missing:
         raise TaskInputError(f"{path}: rows need {', '.join(need)} for the {phase} stage (missing: "
                              f"{', '.join(missing)})")
+    rows = data.filled(rows, need, path)  # a null caption must not be learnt as the text "None"
     if phase == "pretrain":
         return [{"image": r["image"], "prompt": CAPTION_PROMPT, "answer": str(r["caption"])} for r in rows]
     return [{"image": r["image"], "prompt": str(r["question"]), "answer": str(r["answer"])} for r in rows]

@@ -50,8 +50,7 @@ def task_configs(tc: BenchmarkTask, base: str) -> tuple[list[dict[str, Any]], di
         for task in suite["tasks"]:
             if isinstance(task, dict):
                 path = data.resolve(task["path"], base)
-                if not path or not Path(path).is_file():
-                    raise TaskInputError(f"ladder.suites.{suite['name']}: task {task['name']!r}: {path} does not exist")
+                _check_task_file(Path(str(path)), task, f"ladder.suites.{suite['name']}: task {task['name']!r}")
                 if task["output_type"] != "generate_until" and iv["type"] != "none":
                     continue  # interventions change generation; a scored-choice task has none
                 config: dict[str, Any] | None = harness.local_task(suite["name"], {**task, "path": path}, iv)
@@ -69,6 +68,13 @@ def task_configs(tc: BenchmarkTask, base: str) -> tuple[list[dict[str, Any]], di
                                     "exact_match": _exact_match(config), "filter": harness.score_filter(config),
                                     "regex": harness.extraction(config)}
     return configs, info
+
+
+def _check_task_file(path: Path, task: dict[str, Any], what: str) -> None:
+    """The harness reads a local task file itself (its json loader): an empty, non-UTF-8 or
+    malformed file, or rows without an answer, stop here with the line, not in pyarrow."""
+    rows = data.read_rows(path, what)
+    data.filled(rows, [task["answer_field"]], path, empty="refuse")  # a null answer would score as "None"
 
 
 def _exact_match(config: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ class Teacher(Section):
     name: str = Field(pattern=SLUG)
     name_or_path: str = Field(min_length=1)
     family: TeacherFamily
-    resolution: int = Field(224, gt=0)
+    resolution: int = Field(224, gt=0, le=16_384)
     summary: bool | None = Field(None, description="match its summary token; default: all but SAM")
     summary_weight: float = Field(1.0, ge=0)
     feature_weight: float = Field(1.0, ge=0)
@@ -29,19 +29,19 @@ class Teacher(Section):
 
 
 class Student(Section):
-    width: int = Field(768, gt=0)
-    depth: int = Field(12, gt=0)
-    heads: int = Field(12, gt=0)
-    patch_size: int = Field(16, gt=0)
-    resolution: int = Field(224, gt=0)
-    registers: int = Field(4, ge=0)
+    width: int = Field(768, gt=0, le=65_536)
+    depth: int = Field(12, gt=0, le=1024)
+    heads: int = Field(12, gt=0, le=1024)
+    patch_size: int = Field(16, gt=0, le=1024)
+    resolution: int = Field(224, gt=0, le=16_384)
+    registers: int = Field(4, ge=0, le=1024)
     init: str | None = Field(None, description="checkpoint to start from; default: from scratch")
 
 
 class DistillSettings(Section):
     data: str = Field(description="images to distil on (folder or JSONL of paths)")
     phi_s: bool = Field(True, description="PHI-S standardisation of teacher features")
-    calibration_batches: int = Field(32, gt=0)
+    calibration_batches: int = Field(32, gt=0, le=1_000_000)
     cache_teachers: bool = False
     augment: bool = True
 

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from specs.base import ExperimentBase
-from specs.sections import ModelSpec, Section
+from specs.sections import MAX_STEPS, ModelSpec, Section
 
 
 class AnswerChecker(Section):
@@ -20,9 +20,9 @@ class AnswerChecker(Section):
 
 class BootstrapSettings(Section):
     iterations: int = Field(3, ge=1, le=50)
-    samples_per_question: int = Field(4, gt=0, description="k chains per question")
+    samples_per_question: int = Field(4, gt=0, le=10_000, description="k chains per question")
     temperature: float = Field(0.7, ge=0)
-    max_new_tokens: int = Field(512, gt=0)
+    max_new_tokens: int = Field(512, gt=0, le=2**20)
     few_shot: int = Field(4, ge=0, description="exemplars in the prompt at t = 0")
     few_shot_file: str | None = None
     rationalization: bool = Field(True, description="retry unsolved questions with the answer as hint")
@@ -30,14 +30,14 @@ class BootstrapSettings(Section):
     max_chains_per_question: int = Field(4, gt=0)
     include_gold: bool = False
     restart_from_base: bool = Field(True, description="STaR restarts each SFT from the base model")
-    base_steps: int = Field(40, gt=0, description="SFT steps at t = 0")
+    base_steps: int = Field(40, gt=0, le=MAX_STEPS, description="SFT steps at t = 0")
     steps_growth: float = Field(1.2, ge=1.0, le=4.0, description="SFT steps grow by this factor per iteration")
-    shards: int = Field(1, gt=0)
+    shards: int = Field(1, gt=0, le=10_000)
 
 
 class ReasoningEvaluation(Section):
     data: str | None = Field(None, description="held-out questions; default: data.test")
-    majority_k: int = Field(8, gt=0)
+    majority_k: int = Field(8, gt=0, le=10_000)
     temperature: float = Field(0.7, ge=0)
 
 

@@ -46,7 +46,7 @@ class Suite(Section):
 class Intervention(Section):
     name: str = Field(pattern=SLUG)
     type: Literal["none", "cot", "self_consistency", "best_of_n"] = "none"
-    n: int = Field(1, gt=0)
+    n: int = Field(1, gt=0, le=10_000)
     temperature: float = Field(0.0, ge=0)
     verifier: Literal["rule", "reward_model"] | None = None
     verifier_model: str | None = None
@@ -57,7 +57,7 @@ class ResourceTier(Section):
     """Models up to `max_params` get this many GPUs (overrides the estimate from gpu_mem_gb)."""
 
     max_params: ParamCount
-    gpus: int = Field(gt=0)
+    gpus: int = Field(gt=0, le=64)
     mem: Memory | None = None
 
 
@@ -67,7 +67,7 @@ class LadderSection(Section):
     interventions: list[Intervention] = Field(default_factory=lambda: [Intervention(name="none")])
     chat_template: bool = Field(True, description="applied to instruct models; recorded in results")
     limit: int | None = Field(None, gt=0, description="samples per task (for quick looks)")
-    batch_size: int = Field(8, gt=0)
+    batch_size: int = Field(8, gt=0, le=65_536)
     tiers: list[ResourceTier] = Field(default_factory=list)
 
 
@@ -96,6 +96,11 @@ class SizeLadderExperiment(ExperimentBase):
                 yield f"{at}.verifier", "best_of_n needs a verifier: rule or reward_model"
             if iv.verifier == "reward_model" and not iv.verifier_model:
                 yield f"{at}.verifier_model", "a reward_model verifier needs verifier_model (hub id or path)"
+        cells = len(lad.models) * len(lad.interventions)
+        if cells * max(self.sweep.size(), 1) > self.sweep.max_points:
+            yield ("ladder.models", f"{len(lad.models)} models x {len(lad.interventions)} interventions make "
+                                    f"{cells:,} cells per grid point, more than sweep.max_points "
+                                    f"({self.sweep.max_points:,}); cut the ladder or raise sweep.max_points")
         sizes = [t.max_params for t in lad.tiers]
         if sizes != sorted(sizes):
             yield "ladder.tiers", "list tiers from the smallest max_params up"

@@ -20,17 +20,22 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import TYPE_CHECKING, ClassVar
 
 from compiler.plan import Plan, Run
 from launch import ledger as L
 from launch import rundir
-from launch.executors import free_port
+from launch.executors.base import Executor
 from launch.job import EXIT_REQUEUE, RunFailed, RunTask
-from launch.ledger import Ledger, LedgerError
+from launch.ledger import Ledger, LedgerError, RunRecord
 from launch.refresh import block_dependents
+
+if TYPE_CHECKING:
+    from launch.launcher import Selection
 
 Log = Callable[[str], None]
 GRACE_S = 60.0  # a stopped run's time to save its checkpoint before SIGKILL
@@ -55,6 +60,29 @@ def signals_as_interrupts() -> Iterator[None]:
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+class LocalExecutor(Executor):
+    name: ClassVar[str] = "local"
+
+    def dry_run(self, plan: Plan, ledger: Ledger, sel: Selection) -> str:
+        return "".join(f"### {r.run_dir}/launch.sh (run {r.name})\n{r.script}\n" for r in sel.submit)
+
+    def run(self, plan: Plan, ledger: Ledger, sel: Selection, log: Log) -> int:
+        run_local(plan, ledger, sel.submit, log)
+        return sum(1 for r in sel.submit if (rec := ledger.get(r.id)) is None or rec.state != L.COMPLETED)
+
+    def cancel(self, rec: RunRecord, log: Log | None = None, quiet: bool = False) -> bool:
+        if rec.state != L.RUNNING:
+            return True
+        return stop_run(rec.run_dir, log or (lambda _msg: None))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def run_local(plan: Plan, ledger: Ledger, runs: list[Run], log: Log) -> None:
@@ -144,18 +172,29 @@ def _execute(ledger: Ledger, run: Run, tasks: list[RunTask], log: Log) -> tuple[
             os.environ["MASTER_PORT"] = saved_port
 
 
-def stop_run(run_dir: str, log: Log) -> bool:
-    """`labspec cancel` of a run executing here: SIGTERM to its process group (the runtime
-    saves a checkpoint and exits). False when it runs on another host (said in the log)."""
-    stopped = False
-    for owner in rundir.live_owners(run_dir):
+def stop_run(run_dir: str, log: Log, grace_s: float = GRACE_S) -> bool:
+    """`labspec cancel` of a run executing here: SIGTERM to its processes (the runtime saves a
+    checkpoint and exits), SIGKILL to what is left after `grace_s` seconds. False when it
+    runs on another host (said in the log)."""
+    owners = rundir.live_owners(run_dir)
+    here = [o for o in owners if o.here and o.pid > 1]
+    for owner in owners:
         if not owner.here:
             log(f"  it runs on {owner.host} ({owner.describe()}): stop it there")
-            continue
+    if not here:
+        return False
+    _signal(here, signal.SIGTERM)
+    log(f"  waiting up to {grace_s:.0f}s for {run_dir} to save a checkpoint and stop ...")
+    if not rundir.wait_released(run_dir, grace_s):
+        _signal([o for o in rundir.live_owners(run_dir) if o.here and o.pid > 1], signal.SIGKILL)
+        log(f"  killed what was left of it after {grace_s:.0f}s")
+    return True
+
+
+def _signal(owners: list[rundir.Owner], sig: int) -> None:
+    """Each owner's process group (the session RunTask started), and the owner itself."""
+    for owner in owners:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            if owner.pid > 1 and os.getpgid(owner.pid) == owner.pid:  # its own group (RunTask's session)
-                os.killpg(owner.pid, signal.SIGTERM)
-            elif owner.pid > 1:
-                os.kill(owner.pid, signal.SIGTERM)
-            stopped = True
-    return stopped
+            os.killpg(owner.pid, sig)  # the group outlives a killed leader
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(owner.pid, sig)

@@ -1,34 +1,30 @@
-"""Executors: where a plan's runs go. Typed objects, chosen on the command line.
-
-- `SlurmExecutor`: submitit. One job (an array when several tasks) per submission unit
-  (`launch.units`), SLURM dependencies between units, one task per node; the batch
-  script is the one submitit renders, and `script()` returns it byte for byte for the
-  dry run.
-- `LocalExecutor`: this machine, in dependency order, with the same run dirs, scripts
-  and ledger. The embedded default when there is no SLURM.
+"""The SLURM executor (submitit): one job, an array when several tasks, per submission unit
+(`arrays`), SLURM dependencies between units, one task per node; the batch script is the
+one submitit renders, and the dry run shows it byte for byte. Every piece of SLURM lives
+in this package: what the cluster is (`cluster`), submitting (`jobs`), completing an
+interrupted submission (`recovery`), and reading accounting (`accounting`).
 """
 
 from __future__ import annotations
 
 import shlex
-import shutil
-import socket
-import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from launch.units import Unit
-from specs.errors import LabspecError
+from launch.executors.base import Executor
+from launch.executors.slurm import jobs, recovery
+from launch.executors.slurm.arrays import Unit
+from launch.executors.slurm.cluster import CancelError, SubmissionError, scancel
+from launch.ledger import Ledger, RunRecord
 
+if TYPE_CHECKING:
+    from compiler.plan import Plan
+    from launch.launcher import Selection
 
-class SlurmUnavailable(LabspecError):
-    """SLURM's commands are missing or its controller does not answer."""
-
-
-class SubmissionError(LabspecError):
-    """sbatch refused a job (bad partition, account, ...)."""
+Log = Callable[[str], None]
 
 
 def signal_delay(time_min: int) -> int:
@@ -36,47 +32,13 @@ def signal_delay(time_min: int) -> int:
     return 90 if time_min >= 10 else 30
 
 
-def slurm_problem() -> str | None:
-    """None when SLURM's controller answers here; else what is wrong ("not installed" when
-    its commands are missing)."""
-    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
-        return "not installed"
-    try:
-        done = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"scontrol ping failed: {exc}"
-    if done.returncode == 0:
-        return None
-    said = " ".join((done.stderr or done.stdout).split())[:200]
-    return f"scontrol ping failed ({said or f'exit {done.returncode}'})"
-
-
-def choose(executor: str) -> str:
-    """"slurm" or "local" for --executor. `auto` takes this machine only where SLURM is not
-    installed: a login node whose controller is briefly unreachable (or whose SLURM_CONF
-    is wrong) must not start a grid meant for the cluster on itself."""
-    if executor == "local":
-        return "local"
-    problem = slurm_problem()
-    if problem is None:
-        return "slurm"
-    if executor == "auto" and problem == "not installed":
-        return "local"
-    if problem == "not installed":
-        raise SlurmUnavailable("SLURM is not reachable here (no sbatch/scontrol on PATH); "
-                               "use --executor local to run on this machine")
-    raise SlurmUnavailable(f"SLURM is installed here but does not answer: {problem}. Nothing was launched; "
-                           "try again when the controller answers (check SLURM_CONF), or pass --executor local "
-                           "to run on this machine instead")
-
-
 @dataclass
-class SlurmExecutor:
+class SlurmExecutor(Executor):
     array_parallelism: int = 64
     hold: bool = False
     python: str = sys.executable
 
-    name = "slurm"
+    name: ClassVar[str] = "slurm"
 
     def parameters(self, unit: Unit, experiment: str, token: str, dependency: str | None) -> dict[str, Any]:
         res = unit.runs[0].resources
@@ -121,7 +83,7 @@ class SlurmExecutor:
         text: str = ex._make_submission_file_text(ex._submitit_command_str, "dry-run")
         return text
 
-    def submit(self, unit: Unit, folder: Path, params: dict[str, Any]) -> list[str]:
+    def submit_unit(self, unit: Unit, folder: Path, params: dict[str, Any]) -> list[str]:
         """Submit; return the job id of every task ("123" or "123_4"), in task order."""
         from launch.job import RunTask
 
@@ -134,6 +96,28 @@ class SlurmExecutor:
             raise SubmissionError(f"sbatch refused {unit.stage} ({len(unit.tasks)} tasks): "
                                   f"{_sbatch_reason(exc)}") from None
         return [str(j.job_id) for j in jobs]
+
+    # --- the executor interface ---------------------------------------------------------
+
+    def reconcile(self, ledger: Ledger, log: Log) -> None:
+        recovery.reconcile(ledger, log)
+
+    def dry_run(self, plan: Plan, ledger: Ledger, sel: Selection) -> str:
+        return jobs.dry_run_scripts(plan, ledger, self, sel)
+
+    def submit(self, plan: Plan, ledger: Ledger, sel: Selection, log: Log) -> None:
+        jobs.submit_plan(plan, ledger, self, sel, log)
+
+    def cancel(self, rec: RunRecord, log: Log | None = None, quiet: bool = False) -> bool:
+        if not rec.job_id:
+            return True
+        try:
+            scancel(rec.job_id)
+        except CancelError:
+            if quiet:
+                return False
+            raise
+        return True
 
 
 def _DryExecutor() -> Any:
@@ -155,28 +139,3 @@ def _sbatch_reason(exc: Exception) -> str:
         if "sbatch: error" in line:
             return line.split("sbatch: error:", 1)[-1].strip()
     return text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
-
-
-def check_partitions(partitions: set[str]) -> None:
-    """Refuse partitions the cluster does not have, before submitting anything."""
-    if not partitions:
-        return
-    out = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=30, check=False)
-    known = set(out.stdout.split())
-    missing = sorted(partitions - known)
-    if out.returncode == 0 and missing:
-        raise SubmissionError(
-            f"partition(s) {', '.join(missing)} do not exist on this cluster (it has: "
-            f"{', '.join(sorted(known)) or 'none'}); set resources.partition in the spec")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class LocalExecutor:
-    name = "local"

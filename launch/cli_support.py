@@ -1,0 +1,73 @@
+"""What the CLI's verbs (`launch/cli/<verb>.py`) share: overrides and loading a spec, which
+ledger and experiment a watching command means, and asking before submitting."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from difflib import get_close_matches
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from launch.ledger import Ledger, LedgerError, ledger_root
+from specs.errors import LabspecError
+
+if TYPE_CHECKING:
+    from compiler.plan import Plan
+    from specs.loader import LoadedSpec
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o", "--override", dest="overrides", action="append", default=[], metavar="K=V",
+        help="set a field, e.g. -o training.lr=2e-5 or -o sweep.grid.training.lr=[1e-5,2e-5] "
+        "(values are YAML; repeatable)",
+    )
+
+
+def load_and_compile(spec: str, overrides: list[str], output_root: str | None = None) -> tuple[LoadedSpec, Plan]:
+    from compiler import compile
+    from specs.loader import load_spec
+
+    loaded = load_spec(spec, overrides)
+    plan = compile(loaded, output_root=output_root)
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return loaded, plan
+
+
+def add_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", metavar="DIR",
+                        help="the output root holding the ledger (default: $LABSPEC_ROOT, else ./runs)")
+
+
+def open_target(target: str | None, root: str | None) -> tuple[Ledger, str | None]:
+    """The ledger and the experiment a watching command means: an experiment name (its
+    ledger: --root, else $LABSPEC_ROOT, else ./runs) or a spec file (its own output_root
+    and name); None for the experiment: all of them, or a run the caller looks up."""
+    if target and Path(target).suffix in (".yaml", ".yml", ".py") and Path(target).is_file():
+        from specs.loader import load_spec
+
+        exp = load_spec(target).experiment
+        return Ledger(os.path.abspath(exp.output_root), create=False), exp.name
+    ledger = Ledger(ledger_root(root), create=False)
+    if target is None:
+        return ledger, None
+    names = ledger.experiments()
+    if target in names:
+        return ledger, target
+    if any(target in (r.id, r.name) or r.id.startswith(target) for r in ledger.runs()):
+        return ledger, None  # a run: the caller looks it up
+    close = get_close_matches(target, names, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else f" (experiments: {', '.join(names) or 'none'})"
+    ledger.close()
+    raise LedgerError(f"no experiment or run {target!r} in the ledger at {ledger.path}{hint}")
+
+
+def confirm(question: str) -> bool:
+    """A yes/no question on the terminal; no terminal means no (use --yes)."""
+    if not sys.stdin or not sys.stdin.isatty():
+        raise LabspecError(f"{question} There is no terminal to ask: pass --yes to submit without asking")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
