@@ -118,7 +118,7 @@ def test_tiny_spin_two_iterations_end_to_end(tmp_path, tiny_assets):
     expected = _jsonl(run["pairs_t1"] / "outputs/new_pairs.jsonl") + _jsonl(run["pairs_t0"] / "outputs/new_pairs.jsonl")
     assert Counter(json.dumps(p, sort_keys=True) for p in pairs1) == Counter(
         json.dumps(p, sort_keys=True) for p in expected)
-    assert cfg["train_t1"]["task_config"]["pairs"] == str(run["pairs_t1"] / "outputs/pairs.jsonl")
+    assert cfg["train_t1"]["task_config"]["pairs"]["path"] == str(run["pairs_t1"] / "outputs/pairs.jsonl")
 
     # one timeline across iterations: model 0 = start, t+1 = after iteration t
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
