@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from launch.cli_support import add_overrides
+from launch.cli_support import add_overrides, int_between
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -22,20 +22,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-dirty", action="store_true",
                         help="launch although the spec's repository has uncommitted changes (recorded)")
     parser.add_argument("--hold", action="store_true", help="submit held (release with scontrol release)")
-    parser.add_argument("--array-parallelism", type=positive, default=64, metavar="N",
+    parser.add_argument("--array-parallelism", type=int_between(1, 100_000, "a number of tasks"), default=64,
+                        metavar="N",
                         help="at most N tasks of one job array run at once (default 64)")
     parser.add_argument("--changed", nargs="?", const="HEAD", default=None, metavar="REV_RANGE",
                         help="launch the YAML specs added or modified in these commits (default: the last)")
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 100000")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import socket
 import sys
 from pathlib import Path
 
-from launch.cli_support import add_root, open_target
+from launch.cli_support import add_root, int_between, open_target
 from launch.ledger import RunRecord
 from specs.errors import LabspecError
 
@@ -17,18 +17,9 @@ from specs.errors import LabspecError
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="EXPERIMENT", help="experiment name or spec file")
     add_root(parser)
-    parser.add_argument("--port", type=port_number, default=6006, help="default: %(default)s")
+    parser.add_argument("--port", type=int_between(1, 65535, "a port number"), default=6006,
+                        help="default: %(default)s")
     parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s (this machine only)")
-
-
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
-    return value
 
 
 def check_free(host: str, port: int) -> None:

@@ -17,7 +17,7 @@ Torch-free, like the rest of `specs/`: the login node builds these.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, JsonValue, SerializeAsAny, model_validator
@@ -144,13 +144,7 @@ class RunConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _task_config_of_its_task(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("task_config"), dict):
-            found = TASK_CONFIGS.get(str(data.get("task")))
-            if found is None:
-                raise ValueError(f"task {data.get('task')!r} is not one this labspec knows "
-                                 f"({', '.join(sorted(TASK_CONFIGS))})")
-            data = {**data, "task_config": found.model_validate(data["task_config"])}
-        return data
+        return as_named(data, "task_config", "task", TASK_CONFIGS, "task")
 
     def config(self, cls: type[T]) -> T:
         """The task config, as the class the task expects."""
@@ -160,6 +154,19 @@ class RunConfig(Section):
 
     def output(self, name: str) -> str:
         return self.outputs[name]
+
+
+def as_named(data: Any, field: str, key: str, classes: Mapping[str, type[BaseModel]], what: str,
+             default: str | None = None) -> Any:
+    """`data` (a raw mapping) with its `field` validated as the class its `key` names: a
+    run.json's task config by its task, an evaluation's options by its evaluator."""
+    if isinstance(data, dict) and isinstance(data.get(field), dict):
+        name = str(data.get(key, default))
+        found = classes.get(name)
+        if found is None:
+            raise ValueError(f"no {what} {name!r} takes a {field} (known: {', '.join(sorted(classes))})")
+        data = {**data, field: found.model_validate(data[field])}
+    return data
 
 
 def references(model: BaseModel) -> Iterator[tuple[str, BaseModel]]:

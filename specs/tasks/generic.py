@@ -20,7 +20,7 @@ from specs.sections import (
     Section,
     SFTSettings,
 )
-from specs.tasks.base import MODEL_DIR, DatasetRef, ModelRef, TaskConfig, VisionPrompt, task
+from specs.tasks.base import MODEL_DIR, DatasetRef, ModelRef, TaskConfig, VisionPrompt, as_named, task
 
 
 @task
@@ -106,13 +106,7 @@ class EvaluateTask(TaskConfig):
     @model_validator(mode="before")
     @classmethod
     def _options_of_the_evaluator(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("options"), dict):
-            name = str(data.get("evaluator", "default"))
-            found = EVALUATOR_OPTIONS.get(name)
-            if found is None:
-                raise ValueError(f"the {name!r} evaluator takes no options")
-            data = {**data, "options": found.model_validate(data["options"])}
-        return data
+        return as_named(data, "options", "evaluator", EVALUATOR_OPTIONS, "evaluator", default="default")
 
     def opts(self, cls: type[OptionsT]) -> OptionsT:
         if not isinstance(self.options, cls):
