@@ -27,7 +27,7 @@ from specs.tasks import TASK_CONFIGS, RunConfig
 from specs.tasks.generic import EvaluateTask, GenerateTask
 from tests.conftest import EXAMPLES, REPO
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = REPO / "tests" / "golden"
 EXAMPLE_SPECS = sorted([*EXAMPLES.glob("*.yaml"), *EXAMPLES.glob("*.py")])
 BASE_DIR, PYTHON = "/labspec", "/usr/bin/python3"
 
@@ -86,7 +86,7 @@ def test_run_json_matches_its_golden_file(spec):
     for name in current:
         assert current[name] == expected[name], (
             f"{spec.name}: run {name}'s run.json changed; review `git diff tests/golden` after "
-            "LABSPEC_UPDATE_GOLDEN=1 pytest tests/test_contract.py")
+            "LABSPEC_UPDATE_GOLDEN=1 pytest tests/compiler/test_contract.py")
 
 
 LAYERS = {"runtime.core": 0, "runtime.tasks": 1}
