@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,8 +34,13 @@ class JobInfo:
 def slurm_states(job_ids: Iterable[str]) -> dict[str, JobInfo]:
     """Ledger states (and start/end times) of SLURM jobs ("123" or "123_4"): submitit's
     sacct watcher, one call for all of them."""
+    from launch.executors.slurm.cluster import config_problem
+
     ids = sorted(set(job_ids))
     if not ids:
+        return {}
+    if (problem := config_problem()) is not None:
+        print(f"warning: cannot ask SLURM about its jobs: {problem}", file=sys.stderr)
         return {}
     watcher = _watcher()
     for jid in ids:

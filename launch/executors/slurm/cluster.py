@@ -3,6 +3,7 @@ cancelling a job (saying why when it cannot)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -26,11 +27,22 @@ def signal_delay(time_min: int) -> int:
     return 90 if time_min >= 10 else 30
 
 
+def config_problem() -> str | None:
+    """SLURM_CONF naming a missing file: SLURM's commands would spend a minute each looking
+    for a configuration elsewhere before they fail."""
+    conf = os.environ.get("SLURM_CONF")
+    if conf and not os.path.isfile(conf):
+        return f"SLURM_CONF names {conf}, which does not exist"
+    return None
+
+
 def slurm_problem() -> str | None:
     """None when SLURM's controller answers here; else what is wrong ("not installed" when
     its commands are missing)."""
     if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
         return "not installed"
+    if (problem := config_problem()) is not None:
+        return problem
     try:
         done = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -75,6 +87,8 @@ def check_partitions(partitions: set[str]) -> None:
 
 def scancel(job_id: str) -> None:
     """Cancel a SLURM job, or say why it could not be (nothing else is changed then)."""
+    if (problem := config_problem()) is not None:
+        raise CancelError(f"could not cancel job {job_id}: {problem}; nothing was changed for it")
     try:
         done = subprocess.run(["scancel", job_id], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
