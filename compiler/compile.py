@@ -18,7 +18,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,6 +29,10 @@ from compiler.ids import run_id
 from compiler.kinds import KIND_COMPILERS
 from compiler.nodes import StageNode, parse_ref
 from compiler.plan import Plan, Run
+from compiler.rehearsal import MINUTES as REHEARSAL_MINUTES
+from compiler.rehearsal import SHARDS as REHEARSAL_SHARDS
+from compiler.rehearsal import SUFFIX as REHEARSAL_SUFFIX
+from compiler.rehearsal import Rehearsal
 from compiler.sweep import labels, points, varying_paths
 from specs.base import ExperimentBase
 from specs.errors import CompileError
@@ -52,11 +56,13 @@ class _Pending:
     depends_on: tuple[str, ...]
     axes: dict[str, Any]
     upstream: dict[str, str] = field(default_factory=dict)  # node name -> run id, in its point
+    env: dict[str, str] = field(default_factory=dict)  # exported in its launch script
 
 
 def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None,
-            python: str | None = None, base_dir: str | None = None) -> Plan:
-    """Compile a loaded spec (or a validated experiment) into a Plan.
+            python: str | None = None, base_dir: str | None = None, rehearsal: Rehearsal | None = None) -> Plan:
+    """Compile a loaded spec (or a validated experiment) into a Plan; with `rehearsal`, the
+    same plan rehearsed (`compiler.rehearsal`).
 
     Relative paths in the spec (output_root, data, models) are relative to `base_dir`,
     the directory labspec runs in by default; run.json records it for the runtime.
@@ -66,6 +72,10 @@ def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None
     base_dir = os.path.abspath(base_dir or os.getcwd())
     root = os.path.normpath(os.path.join(base_dir, output_root or base.output_root))
     interpreter = python or base.python or sys.executable
+    name = base.name + REHEARSAL_SUFFIX if rehearsal is not None else base.name
+    if rehearsal is not None:
+        rehearsal.root, rehearsal.base_dir, rehearsal.kind = os.path.join(root, ".labspec", "rehearsal"), base_dir, \
+            base.kind
 
     if base.sweep.size() > base.sweep.max_points:  # validated specs are refused earlier, with the factors
         raise CompileError(f"the sweep has {base.sweep.size():,} grid points, more than sweep.max_points "
@@ -74,7 +84,10 @@ def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None
     warnings: list[str] = []
     for point in points(base.sweep):
         exp = loaded.with_values(point, _label(point)) if point else base
-        _expand_point(exp, point, pending, warnings)
+        _expand_point(exp, point, pending, warnings, name, rehearsal)
+    if rehearsal is not None:
+        pending = _with_assets(base, name, pending, rehearsal)
+        warnings = [*rehearsal.notes(), *(w for w in warnings if "model states need" not in w)]
 
     varying = varying_paths(base.sweep)
     for path in varying:
@@ -82,11 +95,27 @@ def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None
             warnings.append(f"sweeping {path} changes no run (every value compiles to the same runs); "
                             "drop it from the sweep or check the field it depends on")
     names = _names(pending, varying)
-    dirs = {rid: os.path.join(root, base.name, f"{names[rid]}-{rid}") for rid in pending}
+    dirs = {rid: os.path.join(root, name, f"{names[rid]}-{rid}") for rid in pending}
     tasks = {rid: p.node.task for rid, p in pending.items()}
-    runs = tuple(_finish(rid, p, names[rid], dirs, tasks, interpreter, base_dir)
+    runs = tuple(_finish(rid, p, names[rid], dirs, tasks, interpreter, base_dir, name)
                  for rid, p in pending.items())
-    return Plan(base.name, base.kind, root, runs, tuple(dict.fromkeys(warnings)))
+    return Plan(name, base.kind, root, runs, tuple(dict.fromkeys(warnings)), rehearsal is not None)
+
+
+def _with_assets(exp: ExperimentBase, name: str, pending: dict[str, _Pending],
+                 rehearsal: Rehearsal) -> dict[str, _Pending]:
+    """The rehearsal's own run (building its models and data) first; every run waits for it."""
+    node = StageNode("rehearsal_assets", "rehearsal", rehearsal.assets(), role="rehearsal", launcher="python")
+    res = ResourcesSpec(nodes=1, gpus_per_node=0, procs_per_node=1, cpus_per_task=2, time=REHEARSAL_MINUTES,
+                        partition=rehearsal.partition if rehearsal.executor == "slurm" else None)
+    config = node.config.model_dump(mode="json")
+    rid = run_id({"format": CONFIG_FORMAT, "experiment": name, "stage": node.name, "task": node.task,
+                  "config": config})
+    out = {rid: _Pending(node, config, exp, res, None, None, (), {}, {})}
+    for key, p in pending.items():
+        p.depends_on = (rid, *p.depends_on)
+        out[key] = p
+    return out
 
 
 def _wrap(exp: ExperimentBase) -> LoadedSpec:
@@ -100,7 +129,7 @@ def _label(point: dict[str, Any]) -> str:
 
 
 def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str, _Pending],
-                  warnings: list[str]) -> None:
+                  warnings: list[str], name: str, rehearsal: Rehearsal | None) -> None:
     try:
         nodes = KIND_COMPILERS[exp.kind](exp)
     except ValidationError as exc:  # a combination of values no stage can take
@@ -119,17 +148,26 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
         if training is not None and node.training_update:
             training = training.model_copy(update=node.training_update)
         ds_spec = exp.stage_deepspeed(node.type)
+        env = exp.stage_env(node.type)
+        task_config = node.config
+        if rehearsal is not None:
+            node = replace(node, shards=min(node.shards, REHEARSAL_SHARDS))
+            task_config = rehearsal.task(node.config)
+            env = {**env, **rehearsal.env(res, task_config)}
+            res = rehearsal.resources(res, trains)
+            training = rehearsal.training(training, res.world_size) if training is not None else None
+            ds_spec = rehearsal.deepspeed(ds_spec)
         ds = derive(training, ds_spec, res.world_size) if training is not None and ds_spec.enabled else None
-        config = node.config.model_dump(mode="json")
+        config = task_config.model_dump(mode="json")
         identity = {
             "format": CONFIG_FORMAT,
-            "experiment": exp.name,  # another experiment's run lives elsewhere: another run
+            "experiment": name,  # another experiment's run lives elsewhere: another run
             "stage": node.name,
             "task": node.task,
             "config": _map_refs(config, _hashable_ref(local, node.name)),
             "seed": exp.seed,
             "world_size": res.world_size,
-            "env": exp.stage_env(node.type),  # a variable can change what a run does
+            "env": env,  # a variable can change what a run does
             "training": training.model_dump(mode="json") if training is not None else None,
             "peft": exp.peft.model_dump(mode="json") if trains and exp.peft.enabled else None,
             "deepspeed": ds,
@@ -142,8 +180,8 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
             known = pending[rid]
             known.axes = {k: v for k, v in known.axes.items() if k in point and point[k] == v}
             continue
-        pending[rid] = _Pending(node, config, exp, res, training, ds, deps, dict(point), dict(local))
-        if training is not None:
+        pending[rid] = _Pending(node, config, exp, res, training, ds, deps, dict(point), dict(local), env)
+        if training is not None and rehearsal is None:
             _check_memory(exp, node, res, training, warnings)
 
 
@@ -251,7 +289,7 @@ def _resources(res: ResourcesSpec) -> dict[str, Any]:
 def _command(launcher: str, python: str, res: ResourcesSpec, run_json: str) -> list[Any]:
     var = render.ShellVar
     if launcher == "torchrun":
-        return [python, "-m", "torch.distributed.run", f"--nnodes={res.nodes}",
+        return [python, "-m", "runtime.torchrun", f"--nnodes={res.nodes}",
                 f"--nproc-per-node={res.procs}", "--node-rank", var("NODE_RANK"),
                 "--master-addr", var("MASTER_ADDR"), "--master-port", var("MASTER_PORT"),
                 "-m", "runtime", run_json]
@@ -264,15 +302,15 @@ def _command(launcher: str, python: str, res: ResourcesSpec, run_json: str) -> l
 
 
 def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[str, str],
-            python: str, base_dir: str) -> Run:
+            python: str, base_dir: str, experiment: str) -> Run:
     exp, node, res = p.exp, p.node, p.resources
     run_dir = dirs[rid]
     task_config = _map_refs(p.config, _path_ref(p.upstream, dirs, tasks))
-    launcher = exp.stage_launcher(node.type)
+    launcher = node.launcher or exp.stage_launcher(node.type)
     run_json = os.path.join(run_dir, "run.json")
     coordinates = Coordinates(point=p.axes, role=node.role, **node.coordinates)
     config = RunConfig(
-        labspec_version=VERSION, experiment=exp.name, kind=exp.kind, run_id=rid, run_name=name, stage=node.name,
+        labspec_version=VERSION, experiment=experiment, kind=exp.kind, run_id=rid, run_name=name, stage=node.name,
         stage_type=node.type, task=node.task, run_dir=run_dir,
         base_dir=base_dir,  # relative paths in task_config are relative to this
         seed=exp.seed, axes=p.axes, coordinates=coordinates, depends_on=list(p.depends_on),
@@ -283,12 +321,11 @@ def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[
         outputs={k: os.path.join(run_dir, v) for k, v in TASK_CONFIGS[node.task].all_outputs().items()},
         paths={d: os.path.join(run_dir, d) for d in ("checkpoints", "outputs", "logs", "tb")},
     ).model_dump(mode="json")
-    env = {**exp.stage_env(node.type), "LABSPEC_EXPERIMENT": exp.name, "LABSPEC_RUN_ID": rid,
-           "LABSPEC_RUN_DIR": run_dir}
+    env = {**p.env, "LABSPEC_EXPERIMENT": experiment, "LABSPEC_RUN_ID": rid, "LABSPEC_RUN_DIR": run_dir}
     argv = _command(launcher, python, res, run_json)
     script = render.render(
         launcher,
-        experiment=exp.name, run_name=name, run_id=rid, stage=node.name,
+        experiment=experiment, run_name=name, run_id=rid, stage=node.name,
         nodes=res.nodes, procs_per_node=res.procs, env=env, pass_env=exp.pass_env,
         run_dir=run_dir, command=argv,
     )

@@ -42,6 +42,7 @@ class StageNode:
     training_update: dict[str, Any] = field(default_factory=dict)  # e.g. per-iteration lr
     resources_update: dict[str, Any] = field(default_factory=dict)  # e.g. GPUs by model size
     shards: int = 1  # array tasks that split this run's work
+    launcher: str | None = None  # instead of the stage type's (the rehearsal's own run: python)
 
     @property
     def task(self) -> str:

@@ -60,6 +60,7 @@ class Plan:
     output_root: str
     runs: tuple[Run, ...]
     warnings: tuple[str, ...] = field(default=())
+    rehearsal: bool = False  # `--rehearse`: random shrunk models and a few rows, not a real run
 
     def run(self, run_id: str) -> Run:
         for r in self.runs:
@@ -73,5 +74,6 @@ class Plan:
             "kind": self.kind,
             "output_root": self.output_root,
             "warnings": list(self.warnings),
+            "rehearsal": self.rehearsal,
             "runs": [r.summary() for r in self.runs],
         }

@@ -16,6 +16,7 @@ from specs.errors import LabspecError
 
 if TYPE_CHECKING:
     from compiler.plan import Plan
+    from compiler.rehearsal import Rehearsal
     from specs.loader import LoadedSpec
 
 
@@ -27,12 +28,39 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_and_compile(spec: str, overrides: list[str], output_root: str | None = None) -> tuple[LoadedSpec, Plan]:
+def add_rehearsal(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rehearse", action="store_true",
+                        help="the same plan with random shrunk models of the same classes and a few rows of data, "
+                        "as <name>.rehearsal: the step before every real launch")
+    parser.add_argument("--partition", metavar="P", help="with --rehearse on SLURM: run there (a debug partition)")
+    parser.add_argument("--shapes", choices=("small", "real"), default="small",
+                        help="with --rehearse: shrink width and depth (default) or keep the real shapes (on GPUs)")
+    parser.add_argument("--gpus", type=int_between(0, 64, "a number of GPUs"), default=0, metavar="N",
+                        help="with --rehearse: GPUs a node may use (default 0: CPU processes)")
+    parser.add_argument("--steps", type=int_between(1, 100_000, "a number of steps"), default=None, metavar="N",
+                        help="with --rehearse: optimizer steps per training stage (default 2)")
+
+
+def rehearsal_of(args: argparse.Namespace, executor: str) -> Rehearsal | None:
+    """The rehearsal the command line asks for; None for the real plan."""
+    from compiler.rehearsal import Rehearsal
+
+    if not args.rehearse:
+        if args.partition is not None or args.shapes != "small" or args.gpus or args.steps is not None:
+            raise LabspecError("--partition, --shapes, --gpus and --steps go with --rehearse; add it, or drop them "
+                               "(a real launch takes them from the spec: resources, training.max_steps)")
+        return None
+    return Rehearsal(executor="slurm" if executor == "slurm" else "local", partition=args.partition,
+                     shapes=args.shapes, gpus=args.gpus, **({"steps": args.steps} if args.steps else {}))
+
+
+def load_and_compile(spec: str, overrides: list[str], output_root: str | None = None,
+                     rehearsal: Rehearsal | None = None) -> tuple[LoadedSpec, Plan]:
     from compiler import compile
     from specs.loader import load_spec
 
     loaded = load_spec(spec, overrides)
-    plan = compile(loaded, output_root=output_root)
+    plan = compile(loaded, output_root=output_root, rehearsal=rehearsal)
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return loaded, plan

@@ -147,13 +147,25 @@ def route_section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
     return str(text), list(images)
 
 
+def rehearsal_banner(experiment: str) -> str:
+    """A rehearsal's report says so before anything else: its figures come from random models."""
+    from compiler.rehearsal import SUFFIX
+
+    if not experiment.endswith(SUFFIX):
+        return ""
+    return (f"> **This is a rehearsal** (`labspec launch --rehearse`) of {experiment.removesuffix(SUFFIX)}: random "
+            "models of the same classes, shrunk, on a few rows of data, for a few steps. It shows that every "
+            "stage runs; none of its figures measures anything.\n\n")
+
+
 def write_report(experiment: str, runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
     """report.md and its PNGs under `out`; returns the route's section (for the terminal) and the files."""
     out.mkdir(parents=True, exist_ok=True)
     md = out / "report.md"
     section, route_images = route_section(runs, out)
     images = route_images + plots(runs, out)
-    text = (f"# {experiment}\n\n" + (section + "\n## Every run\n\n" if section else "") + table(runs) + "\n"
+    text = (f"# {experiment}\n\n" + rehearsal_banner(experiment)
+            + (section + "\n## Every run\n\n" if section else "") + table(runs) + "\n"
             + "".join(f"![{p.stem}]({p.name})\n" for p in images))
     md.write_text(text, encoding="utf-8")
     return section, [md, *images]

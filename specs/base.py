@@ -68,6 +68,14 @@ class ExperimentBase(Section):
         default_factory=dict, description="per stage type: resources/training/... overrides"
     )
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_rehearsal(cls, v: str) -> str:
+        if v.endswith(".rehearsal"):
+            raise ValueError(f"{v!r} ends in .rehearsal, the suffix of rehearsals (--rehearse) of an experiment "
+                             f"named {v.removesuffix('.rehearsal')!r}; choose another name")
+        return v
+
     @field_validator("env")
     @classmethod
     def _env_names(cls, v: dict[str, str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from launch.cli_support import add_overrides, load_and_compile
+from launch.cli_support import add_overrides, add_rehearsal, load_and_compile, rehearsal_of
 
 if TYPE_CHECKING:
     from compiler.plan import Plan
@@ -26,10 +26,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="write the run dirs (run.json, deepspeed.json, launch.sh, provenance.json) "
         "under DIR, or under the spec's output_root when DIR is omitted; submits nothing",
     )
+    add_rehearsal(parser)
+    parser.add_argument("--executor", choices=("local", "slurm"), default="local",
+                        help="with --rehearse: the executor it is planned for (resources differ)")
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded, plan = load_and_compile(args.spec, args.overrides, output_root=args.emit or None)
+    loaded, plan = load_and_compile(args.spec, args.overrides, output_root=args.emit or None,
+                                    rehearsal=rehearsal_of(args, args.executor))
     out = sys.stdout
     if args.format == "json":
         # compact, one shot: json's C encoder. json.dump and indent= take the pure-Python

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from launch.cli_support import add_overrides, int_between
+from launch.cli_support import add_overrides, add_rehearsal, int_between
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +27,13 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="at most N tasks of one job array run at once (default 64)")
     parser.add_argument("--changed", nargs="?", const="HEAD", default=None, metavar="REV_RANGE",
                         help="launch the YAML specs added or modified in these commits (default: the last)")
+    add_rehearsal(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import shlex
 
-    from launch.cli_support import confirm, load_and_compile
+    from launch.cli_support import confirm, load_and_compile, rehearsal_of
     from launch.executors import choose
     from launch.git import changed_specs, require_clean
     from launch.launcher import LaunchOptions, prepare, record
@@ -49,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if not specs:
         raise LabspecError("name a spec to launch (or --changed [REV_RANGE])")
 
+    if args.rehearse and args.force:
+        raise LabspecError("--force resubmits runs that are pending, running or done, and a rehearsal never "
+                           "touches runs it did not make: drop --force (--retry-failed reruns failed rehearsal "
+                           "runs; to rehearse from scratch, remove the <name>.rehearsal folder)")
     executor = choose(args.executor, args.array_parallelism, args.hold)
     failures = 0
 
@@ -56,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     for spec in specs:
-        loaded, plan = load_and_compile(spec, args.overrides)
-        if not args.dry_run:
+        loaded, plan = load_and_compile(spec, args.overrides, rehearsal=rehearsal_of(args, executor.name))
+        if not args.dry_run and not plan.rehearsal:  # a rehearsal comes before the commit
             require_clean(loaded.path, args.allow_dirty)
         opts = LaunchOptions(executor, args.force, args.retry_failed, args.allow_dirty, args.dry_run)
         asked = None

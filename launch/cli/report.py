@@ -18,7 +18,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from launch.refresh import refresh
-    from launch.report import table, write_report
+    from launch.report import rehearsal_banner, table, write_report
 
     ledger, experiment = open_target(args.target, args.root)
     with ledger:
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         root = ledger.root
     out = Path(root, experiment, "report")
     section, files = write_report(experiment, runs, out)
-    print(table(runs))
+    print(rehearsal_banner(experiment) + table(runs))
     if section:
         print(section)
     for path in files:

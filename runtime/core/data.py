@@ -137,7 +137,30 @@ def load_ref(ref: DatasetRef, base_dir: str, what: str) -> tuple[Any, str]:
     ds = load(path, ref.format, what)
     if ref.max_samples and len(ds) > ref.max_samples:
         ds = ds.select(range(ref.max_samples))
-    return ds, path
+    return answers_from_chats(ds, ref.completion_field, path), path
+
+
+def answers_from_chats(ds: Any, field: str, path: str) -> Any:
+    """A completion field holding chat messages (UltraChat's `messages`, the format TRL calls
+    conversational) becomes the text of its first assistant turn: the answer to the
+    prompt, as SPIN and SFT on UltraChat take it."""
+    if field not in ds.column_names or not is_chat(ds[0][field]):
+        return ds
+
+    def first_answer(row: dict[str, Any]) -> dict[str, Any]:
+        turns = row[field] if isinstance(row[field], list) else []
+        answer = next((t.get("content") for t in turns if isinstance(t, dict) and t.get("role") == "assistant"), None)
+        return {field: answer}
+
+    out = ds.map(first_answer)
+    if all(value is None for value in out[field]):
+        raise TaskInputError(f"{path}: {field!r} holds chat messages but none has an assistant turn")
+    return out
+
+
+def is_chat(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(t, dict) and "role" in t and "content" in t for t in value))
 
 
 def read_rows(path: Path, what: str) -> list[dict[str, Any]]:

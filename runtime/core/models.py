@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.core.errors import TaskInputError
+from runtime.core.loaded import record as loaded_record
 from specs.tasks import ModelRef
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # spec precision -> torch dtype name
@@ -79,28 +80,29 @@ def paths(model: ModelRef, base_dir: str, what: str = "model") -> tuple[str, str
     return weights, tokenizer
 
 
-def load_model(model: ModelRef, base_dir: str, vision: bool = False) -> tuple[Any, Any]:
+def load_model(model: ModelRef, base_dir: str, vision: bool = False, role: str = "model") -> tuple[Any, Any]:
     """The model in eval mode and its tokenizer (left padding), or for a vision-language
-    model its processor (tokenizer + image processor)."""
+    model its processor (tokenizer + image processor); `role` names it in loaded.json."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     path, tok_path = paths(model, base_dir)
     kwargs = {"dtype": "auto", **model_kwargs(model)}
     alone = int(os.environ.get("WORLD_SIZE", "1")) == 1  # one process: the job's GPUs are all its own
     if torch.cuda.device_count() > 1 and alone:
         kwargs["device_map"] = "auto"
+    elif alone and os.environ.get("LABSPEC_REHEARSE_SPREAD") == "1" and not vision:
+        kwargs.update(spread_on_cpu(path))  # a rehearsal of a spread model: dispatched in two parts, on CPU
+    processing = load_processing(tok_path, vision)
+    text_tokenizer(processing).padding_side = "left"
     try:
-        if vision:
-            processing = AutoProcessor.from_pretrained(tok_path)
-            processing.tokenizer.padding_side = "left"
-            loaded = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
-        else:
-            processing = AutoTokenizer.from_pretrained(tok_path, padding_side="left")
-            loaded = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        auto = AutoModelForImageTextToText if vision else AutoModelForCausalLM
+        loaded = auto.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise TaskInputError(f"model.name_or_path: {path} is not a model this machine can load ({exc}); "
                              "download it where the hub is reachable and point the spec at the folder") from None
+    loaded_record(role, loaded)
+    loaded_record(f"{role}/processor" if vision else f"{role}/tokenizer", processing)
     tokenizer = text_tokenizer(processing)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -120,10 +122,53 @@ def load_processing(model_path: str, vision: bool) -> Any:
     from transformers import AutoProcessor, AutoTokenizer
 
     try:
-        return AutoProcessor.from_pretrained(model_path) if vision else AutoTokenizer.from_pretrained(model_path)
-    except (OSError, ValueError) as exc:
+        if not vision:
+            return AutoTokenizer.from_pretrained(model_path)
+        try:
+            return AutoProcessor.from_pretrained(model_path)
+        except ImportError as exc:  # a processor that also reads video needs torchvision, for its video half
+            if "torchvision" not in str(exc).lower():
+                raise
+            from runtime.core.vision import image_only_processor
+
+            return image_only_processor(model_path, exc)
+    except (OSError, ValueError, ImportError) as exc:
         what = "processor" if vision else "tokenizer"
         raise TaskInputError(f"model: cannot load a {what} from {model_path}: {exc}") from None
+
+
+def spread_on_cpu(path: str) -> dict[str, Any]:
+    """from_pretrained arguments that split a model in two, as a rehearsal of a model the real
+    job spreads over its GPUs: the first half of its layers on the CPU, the second half
+    offloaded to disk. accelerate dispatches it with the same hooks that move activations
+    between GPUs, so generation through a split model runs here."""
+    import tempfile
+
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with init_empty_weights():
+        empty = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
+    blocks = [n for n, m in empty.named_modules() if type(m).__name__ in (empty._no_split_modules or ())]
+    later = set(blocks[len(blocks) // 2:])
+    device_map: dict[str, str] = {}
+
+    def place(module: Any, prefix: str) -> None:
+        for name, child in module.named_children():
+            full = prefix + name
+            if full in later:
+                device_map[full] = "disk"
+            elif any(b.startswith(full + ".") for b in later):
+                place(child, full + ".")
+            else:
+                device_map[full] = "cpu"
+
+    place(empty, "")
+    scratch = os.environ.get("LABSPEC_RUN_DIR")  # the run dir's checkpoints/, else the system's temp
+    where = Path(scratch, "checkpoints") if scratch else None
+    if where is not None:
+        where.mkdir(parents=True, exist_ok=True)
+    return {"device_map": device_map, "offload_folder": tempfile.mkdtemp(prefix="spread-", dir=where)}
 
 
 def render_prompt(tokenizer: Any, prompt: str, with_image: bool = False) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtime.core import results
+from runtime.core import loaded, results
 from runtime.core.environment import device
 from runtime.core.errors import TaskInputError
 from specs.sections import PeftSpec
@@ -109,6 +109,8 @@ def finish(trainer: Any, tokenizer: Any, run: RunConfig, summary: dict[str, Any]
     try:
         trainer.save_model(final)
         if trainer.is_world_process_zero():
+            loaded.record("model", trainer.model)
+            loaded.record("model/processor" if hasattr(tokenizer, "image_processor") else "model/tokenizer", tokenizer)
             if run.peft is not None:
                 _merge_lora(final)
             tokenizer.save_pretrained(final)
@@ -125,8 +127,13 @@ def record(trainer: Any, run: RunConfig, summary: dict[str, Any], primary: str =
 
 
 def summary_of(result: Any, resume: str | None, **extra: Any) -> dict[str, Any]:
-    """What a trained run reports: the trainer's final metrics, where it resumed from, and `extra`."""
-    return {"resumed_from": resume, **extra,
+    """What a trained run reports: the trainer's final metrics, where it resumed from, the peak
+    GPU memory of this process (to hold against the plan's estimate), and `extra`."""
+    import torch
+
+    peak = {"peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 1024**3, 3)} \
+        if torch.cuda.is_available() else {}
+    return {"resumed_from": resume, **peak, **extra,
             **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
 
 

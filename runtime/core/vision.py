@@ -46,3 +46,40 @@ def user_turn(prompt: str, with_image: bool) -> list[dict[str, Any]]:
 
 def assistant_turn(text: str) -> list[dict[str, Any]]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+
+
+def image_only_processor(path: str, cause: ImportError) -> Any:
+    """A VLM's processor without its video half, for machines without torchvision.
+
+    Why: Qwen2-VL's processor holds an image and a video processor, and transformers builds
+    the video one with torchvision or not at all, so `AutoProcessor` fails where torchvision
+    is missing (PyPI's torchvision wheels are CUDA builds that break a CPU torch). Images
+    need only the image processor and the tokenizer: the same processor class is built with
+    those two (its `__call__` never touches the video processor when given no video).
+    Anything else re-raises the original error.
+    """
+    import json
+
+    import transformers
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    name = None
+    for file in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+        config = Path(path, file)
+        if name is None and config.is_file():
+            name = json.loads(config.read_text(encoding="utf-8")).get("processor_class")
+    cls = getattr(transformers, str(name), None) if name else None
+    if cls is None or sorted(cls.get_attributes()) != ["image_processor", "tokenizer", "video_processor"]:
+        raise cause
+    attributes = ["image_processor", "tokenizer"]
+    image_only = type(f"ImageOnly{cls.__name__}", (cls,), {
+        "get_attributes": classmethod(lambda _cls: attributes),
+        "__doc__": f"{cls.__name__} without its video processor (no torchvision here)."})
+    template = Path(path, "chat_template.jinja")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    chat_template = (template.read_text(encoding="utf-8") if template.is_file()
+                     else getattr(tokenizer, "chat_template", None))
+    # the class's own __init__ passes video_processor=None on; ProcessorMixin zips the
+    # arguments with these two attributes, so it is dropped
+    return image_only(image_processor=AutoImageProcessor.from_pretrained(path), tokenizer=tokenizer,
+                      chat_template=chat_template)

@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from runtime.core import data, environment, training
+from runtime.core import data, environment, loaded, training
 from runtime.core.errors import TaskInputError
 from runtime.core.models import model_kwargs, resolve_model
 from runtime.core.preemption import EXIT_REQUEUE
@@ -91,9 +91,32 @@ def build(tc: MLLMTask, base: str, peft: PeftSpec | None) -> tuple[Any, Any]:
             from peft import get_peft_model
 
             model.lm = get_peft_model(model.lm, training.lora_config(peft))
+    loaded.record("llm", model.lm)
+    loaded.record("llm/tokenizer", tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _untying(trainer: Any) -> Any:
+    """The Trainer, saving checkpoints of a tied LM. The MLLM is not a PreTrainedModel, so the
+    Trainer writes its state dict with safetensors itself, which refuses tensors sharing
+    storage: an LM with tied embeddings (Qwen2.5 up to 3B) failed at its first checkpoint.
+    Each tensor that shares storage with an earlier one is saved as a copy (loading ties
+    them again: both names load into the one parameter)."""
+
+    class UntyingTrainer(trainer):  # type: ignore[misc,valid-type]
+        def _save(self, output_dir: str | None = None, state_dict: dict[str, Any] | None = None) -> None:
+            state = state_dict if state_dict is not None else self.model.state_dict()
+            seen: set[int] = set()
+            untied = {}
+            for key, tensor in state.items():
+                pointer = tensor.untyped_storage().data_ptr()
+                untied[key] = tensor.detach().clone() if pointer in seen and tensor.numel() else tensor
+                seen.add(pointer)
+            super()._save(output_dir, untied)
+
+    return UntyingTrainer
 
 
 def run(run: RunConfig, tc: MLLMTask) -> int:
@@ -111,13 +134,14 @@ def run(run: RunConfig, tc: MLLMTask) -> int:
     model, tokenizer = build(tc, run.base_dir, peft)
     args = TrainingArguments(**training.arguments(run, {"remove_unused_columns": False, "label_names": ["labels"]}))
     stop = training.preemption_callback()
-    trainer = Trainer(model=model, args=args, train_dataset=rows,  # type: ignore[arg-type]
-                      data_collator=Collator(tokenizer, model.encoder.size), callbacks=[stop])
+    trainer = _untying(Trainer)(model=model, args=args, train_dataset=rows,  # type: ignore[arg-type]
+                                data_collator=Collator(tokenizer, model.encoder.size), callbacks=[stop])
     trained = training.train(trainer, stop, "mllm")
     if trained is None:
         return EXIT_REQUEUE
     result, resume = trained
-    state = trainer.accelerator.get_state_dict(trainer.model)  # gathered under ZeRO-3 (collective)
+    # gathered under ZeRO-3 (collective); accelerate wants the DeepSpeed engine, not the module
+    state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     try:
         if trainer.is_world_process_zero():
             unwrapped = trainer.accelerator.unwrap_model(trainer.model)

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from runtime.core import loaded
 from runtime.core.errors import TaskInputError
 from runtime.core.models import resolve_model
 from specs.kinds.radio import Teacher as TeacherSpec
@@ -242,7 +243,8 @@ def load_teacher(spec: TeacherSpec | dict[str, Any], base_dir: str, device: str 
             raise TaskInputError(f"{what}.summary: {path} has no pooling head (vision_use_head: false), so no "
                                  "summary; set summary: false")
 
-    mean, std, _ = read_normalisation(path, family)
+    mean, std, source = read_normalisation(path, family)
+    loaded.record(f"teacher/{name}", model, normalisation=source)
     return Teacher(name=name, family=family, resolution=resolution, has_summary=has_summary,
                    summary_dim=summary_dim, feature_dim=feature_dim, model=model,
                    mean=torch.tensor(mean, dtype=torch.float32, device=device),

@@ -35,7 +35,7 @@ def right_chains(texts: list[str], gold: str, checker: AnswerChecker) -> list[st
 def rationalise(questions: list[dict[str, Any]], settings: Rationalization, samples: int, base: str,
                 checker: AnswerChecker) -> dict[int, list[str]]:
     """Right chains for unsolved questions, sampled with the answer as a hint."""
-    model, tokenizer = load_model(settings.model, base)
+    model, tokenizer = load_model(settings.model, base, role="rationalizer")
     prompts = [chains.prompt(q["question"], hint=q["gold"]) for q in questions]
     out = generate_batched(model, tokenizer, prompts, GenerationSettings.model_construct(
         num_samples=samples, temperature=settings.temperature, max_new_tokens=settings.max_new_tokens, batch_size=16))

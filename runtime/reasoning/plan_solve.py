@@ -34,11 +34,11 @@ def run(run: RunConfig, tc: PlanSolveTask) -> int:
     ds = data.require_columns(ds, [qf, af], path, "data.prompt_field / data.completion_field")
     questions = [str(r[qf]) for r in ds]
     golds = [chains.gold_parts(str(r[af]))[1] for r in ds]
-    planner, ptok = load_model(tc.planner, base)
+    planner, ptok = load_model(tc.planner, base, role="planner")
     plans = [p[0] for p in generate_batched(planner, ptok, [PLAN.format(question=q) for q in questions],
                                             GenerationSettings(max_new_tokens=tc.max_plan_tokens, batch_size=32))]
     del planner
-    solver, stok = load_model(tc.solver, base)
+    solver, stok = load_model(tc.solver, base, role="solver")
     limit = GenerationSettings(max_new_tokens=tc.max_new_tokens, batch_size=32)
     alone = [a[0] for a in generate_batched(solver, stok, [chains.prompt(q) for q in questions], limit)]
     with_plan = [chains.prompt(f"{q}\nA plan you may follow:\n{p}") for q, p in zip(questions, plans, strict=True)]

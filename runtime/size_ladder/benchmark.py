@@ -60,7 +60,7 @@ def task_configs(tc: BenchmarkTask, base: str) -> tuple[list[dict[str, Any]], di
                     from lm_eval.tasks import TaskManager
 
                     manager = TaskManager()
-                config, output = named(manager, suite["name"], task, iv)
+                config, output = named(manager, suite["name"], task, iv, tc.local_data.get(task))
             if config is None:
                 continue
             configs.append(config)
@@ -82,11 +82,14 @@ def _exact_match(config: dict[str, Any]) -> bool:
         m.get("metric") == "exact_match" for m in config.get("metric_list") or [])
 
 
-def named(manager: Any, suite: str, task: str, iv: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+def named(manager: Any, suite: str, task: str, iv: dict[str, Any],
+          local: str | None = None) -> tuple[dict[str, Any] | None, str]:
     """A task from the harness's registry, its YAML loaded by the harness's own loader and
     rewritten for the intervention (runtime.size_ladder.harness.named_task); scored-choice tasks
     run under plain decoding only, generation tasks scored otherwise than by exact match
-    (e.g. ifeval) not under sampled interventions (a vote needs answers to compare)."""
+    (e.g. ifeval) not under sampled interventions (a vote needs answers to compare). With
+    `local`, a folder of `<split>.jsonl` files, its rows are read from there instead of the
+    hub (the harness's `json` loader; a rehearsal's few rows)."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
     entry = manager.task_index.get(task)
@@ -101,6 +104,13 @@ def named(manager: Any, suite: str, task: str, iv: dict[str, Any]) -> tuple[dict
     except ModuleNotFoundError as exc:
         raise TaskInputError(f"ladder.suites.{suite}: the harness's task {task!r} needs the package {exc.name!r}; "
                              f"install it on the nodes (e.g. pip install 'lm-eval[{task.split('_')[0]}]')") from None
+    if task.startswith("ifeval"):
+        _require_punkt(suite)
+    if local is not None:
+        splits = {config[k] for k in ("training_split", "validation_split", "test_split", "fewshot_split")
+                  if config.get(k)}
+        config.update(dataset_path="json", dataset_name=None, dataset_kwargs={
+            "data_files": {split: str(Path(local, f"{split}.jsonl")) for split in sorted(splits)}})
     output = str(config.get("output_type", "generate_until"))
     if output != "generate_until" and iv["type"] != "none":
         return None, output
@@ -109,6 +119,20 @@ def named(manager: Any, suite: str, task: str, iv: dict[str, Any]) -> tuple[dict
     config = harness.named_task(config, iv)
     config["task"] = f"{suite}__{task}"
     return config, output
+
+
+def _require_punkt(suite: str) -> None:
+    """ifeval's checks split sentences with NLTK's punkt model, which NLTK fetches from
+    GitHub on first use: offline nodes fail mid-evaluation without it."""
+    import nltk  # type: ignore[import-untyped]
+
+    try:
+        nltk.data.find("tokenizers/punkt_tab")
+    except LookupError:
+        raise TaskInputError(
+            f"ladder.suites.{suite}: ifeval needs NLTK's punkt_tab model, which is not on this node and could "
+            "not be downloaded; fetch it where the internet is reachable (python -m nltk.downloader -d "
+            "/shared/nltk_data punkt_tab) and export NLTK_DATA=/shared/nltk_data in the spec's pass_env") from None
 
 
 def primary(results: dict[str, Any], kind: str, exact_match: bool, score_filter: str) -> tuple[float, float, str]:

@@ -49,6 +49,10 @@ def run(run: RunConfig, tc: SpinPairsTask) -> int:
     rows = new + previous
     if tc.downsample < 1.0:
         rows = random.Random(tc.sample_seed).sample(rows, max(1, int(len(rows) * tc.downsample)))
+    if not rows:  # DPO would fail on an empty file, a stage later and without the reason
+        raise TaskInputError(f"{gen_path}: no pair to train on: of its prompts, {empty} got only empty "
+                             f"generations and {skipped} only the gold answer itself; check the generate "
+                             "stage's log and its generation settings (max_new_tokens, temperature)")
     write_jsonl(Path(run.outputs["new_pairs"]), new)
     write_jsonl(Path(run.outputs["pairs"]), rows)
     summary = {"pairs": len(rows), "new_pairs": len(new), "previous_pairs": len(previous), "identical_to_gold": skipped,

@@ -2,7 +2,7 @@
 run.json envelope and the shared reference types; `generic` the generic tasks; one
 module per route kind, named as the kind). Importing this package registers them all."""
 
-from specs.tasks import formula_dpo, generic, radio, reasoning, size_ladder, spin  # noqa: F401  (registration)
+from specs.tasks import formula_dpo, generic, radio, reasoning, rehearsal, size_ladder, spin  # noqa: F401
 from specs.tasks.base import (
     CONFIG_FORMAT,
     TASK_CONFIGS,

@@ -23,6 +23,8 @@ class BenchmarkTask(TaskConfig):
     chat_template: bool
     limit: int | None = Field(None, gt=0)
     batch_size: int = Field(gt=0)
+    local_data: dict[str, str] = Field(default_factory=dict, description=(
+        "a named harness task -> a local JSON file of its rows, read instead of its hub data set"))
 
 
 class Cell(Section):

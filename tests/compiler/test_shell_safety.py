@@ -333,7 +333,7 @@ def test_an_interpreter_name_starting_with_a_dash_is_not_an_exec_option(
         tmp_path: Path, write_spec: Callable[..., Path], python: str) -> None:
     bindir = tmp_path / "bin"
     make_stub(tmp_path, "bin", python)
-    for decoy in ("torch.distributed.run", "deepspeed.launcher.runner", "runtime"):
+    for decoy in ("runtime.torchrun", "deepspeed.launcher.runner", "runtime"):
         (bindir / decoy).write_text(f"#!/bin/sh\ntouch '{tmp_path}/PWNED'\n", encoding="utf-8")
         (bindir / decoy).chmod(0o755)
     spec = {**yaml.safe_load(MINIMAL), "python": python}
