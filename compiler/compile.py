@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from compiler import memory, render
+from compiler import backends, memory, render
 from compiler.deepspeed import derive
 from compiler.ids import run_id
 from compiler.kinds import KIND_COMPILERS
@@ -157,6 +157,9 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
             res = rehearsal.resources(res, trains)
             training = rehearsal.training(training, res.world_size) if training is not None else None
             ds_spec = rehearsal.deepspeed(ds_spec)
+        if res.gpus_per_node > 1:  # vLLM's tensor_parallel_size, where the spec left it, is the stage's GPUs
+            task_config = backends.fit_to_gpus(task_config, res.gpus_per_node)  # type: ignore[assignment]
+            node = replace(node, config=task_config)
         ds = derive(training, ds_spec, res.world_size) if training is not None and ds_spec.enabled else None
         config = task_config.model_dump(mode="json")
         identity = {
@@ -322,7 +325,9 @@ def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[
         paths={d: os.path.join(run_dir, d) for d in ("checkpoints", "outputs", "logs", "tb")},
     ).model_dump(mode="json")
     env = {**p.env, "LABSPEC_EXPERIMENT": experiment, "LABSPEC_RUN_ID": rid, "LABSPEC_RUN_DIR": run_dir}
-    argv = _command(launcher, python, res, run_json)
+    interpreter = exp.stage_python(node.type) or python
+    backends.check(node.name, node.type, node.config, res, launcher, interpreter)
+    argv = _command(launcher, interpreter, res, run_json)
     script = render.render(
         launcher,
         experiment=experiment, run_name=name, run_id=rid, stage=node.name,

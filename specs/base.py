@@ -27,6 +27,7 @@ from specs.sections import (
     TensorBoardSpec,
     TrainingSpec,
     check_env,
+    python_command,
 )
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
@@ -84,9 +85,7 @@ class ExperimentBase(Section):
     @field_validator("python")
     @classmethod
     def _python_is_a_command(cls, v: str | None) -> str | None:
-        if v is not None and (not v.strip() or v.startswith("-")):
-            raise ValueError("python must be an interpreter path or command name, e.g. /opt/venv/bin/python")
-        return v
+        return python_command(v)
 
     @field_validator("pass_env")
     @classmethod
@@ -130,6 +129,12 @@ class ExperimentBase(Section):
     def stage_launcher(self, stage_type: str) -> Launcher:
         ov = self.stages.get(stage_type)
         return ov.launcher if ov is not None and ov.launcher is not None else self.launcher
+
+    def stage_python(self, stage_type: str) -> str | None:
+        """The stage type's own interpreter (`stages.<type>.python`), if it names one: it wins over
+        the experiment's and the command line's, being the more specific."""
+        ov = self.stages.get(stage_type)
+        return ov.python if ov is not None else None
 
     def stage_env(self, stage_type: str) -> dict[str, str]:
         ov = self.stages.get(stage_type)

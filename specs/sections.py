@@ -266,6 +266,13 @@ class SweepSpec(Section):
 Launcher = Literal["torchrun", "deepspeed", "python"]
 
 
+def python_command(v: str | None) -> str | None:
+    """An interpreter path or command name, never an option or an empty word."""
+    if v is not None and (not v.strip() or v.startswith("-")):
+        raise ValueError("python must be an interpreter path or command name, e.g. /opt/venv/bin/python")
+    return v
+
+
 class StageOverride(Section):
     """Per stage type: only the fields set here replace the experiment's."""
 
@@ -273,7 +280,14 @@ class StageOverride(Section):
     training: TrainingSpec | None = None
     deepspeed: DeepSpeedSpec | None = None
     launcher: Launcher | None = None
+    python: str | None = Field(None, description=(
+        "this stage type's interpreter (e.g. a vLLM environment, scripts/setup_vllm.sh); default: the experiment's"))
     env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("python")
+    @classmethod
+    def _python_is_a_command(cls, v: str | None) -> str | None:
+        return python_command(v)
 
 
 def _one_line(value: str, what: str) -> None:
@@ -315,6 +329,21 @@ EVALUATOR_METRICS: dict[str, tuple[str, ...]] = {
 }
 
 
+class VLLMSettings(Section):
+    """vLLM's engine for `backend: vllm`: how the model is split and how much memory it
+    may take. Each field is passed to `vllm.LLM` (or lm-eval's `vllm` model) as named."""
+
+    tensor_parallel_size: int = Field(1, gt=0, le=64, description="GPUs one model copy is split over")
+    data_parallel_size: int = Field(1, gt=0, le=64, description=(
+        "model copies, each on tensor_parallel_size GPUs, the prompts split between them"))
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="share of each GPU's memory vLLM may take")
+    max_model_len: int | None = Field(None, gt=0, le=2**22, description="context length; default the model's own")
+    enforce_eager: bool = Field(False, description="no CUDA graphs (slower; starts faster, less memory)")
+
+    def gpus(self) -> int:
+        return self.tensor_parallel_size * self.data_parallel_size
+
+
 class GenerationSettings(Section):
     """Sampling for `generate` and generation-based evaluation."""
 
@@ -323,15 +352,25 @@ class GenerationSettings(Section):
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int | None = Field(None, gt=0)
     num_samples: int = Field(1, gt=0, le=10_000, description="samples per prompt")
-    batch_size: int = Field(16, gt=0, le=65_536)
-    backend: Literal["hf"] = Field(
-        "hf", description="transformers' generate, batched with a KV cache (the only backend wired in so far)")
+    stop: list[str] = Field(default_factory=list, max_length=64, description="strings that end an answer")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description=(
+        "per-request seeds (seed + the prompt's index), so an answer does not depend on its batch or "
+        "shard; vllm only"))
+    batch_size: int = Field(16, gt=0, le=65_536, description=(
+        "prompts per batch (hf); prompts handed to the engine per call, answers written after each (vllm)"))
+    backend: Literal["hf", "vllm"] = Field("hf", description=(
+        "hf: transformers' generate, batched with a KV cache; vllm: vLLM's engine (PagedAttention, "
+        "continuous batching, tensor parallel), in the stage's python (stages.<type>.python)"))
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     shards: int = Field(1, gt=0, le=10_000, description="array tasks the prompts are split over")
 
     @model_validator(mode="after")
     def _samples_need_sampling(self) -> GenerationSettings:
         if self.num_samples > 1 and self.temperature == 0:
             raise ValueError("num_samples > 1 needs sampling: set a temperature above 0 (e.g. 0.7)")
+        if self.seed is not None and self.backend == "hf":
+            raise ValueError("seed (per-request seeds) needs backend: vllm; transformers' batched generate "
+                             "draws one stream per batch (remove seed, or set backend: vllm)")
         return self
 
 

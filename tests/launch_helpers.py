@@ -88,17 +88,21 @@ def run_config(run_dir: Path, task: str, task_config: dict[str, Any], **kwargs: 
 
 
 def run_task(run_dir: Path, task: str, task_config: dict[str, Any], outputs: dict[str, str] | None = None,
-             base_dir: Path | None = None, **envelope: Any) -> Any:
+             base_dir: Path | None = None, python: str | None = None, env: dict[str, str] | None = None,
+             **envelope: Any) -> Any:
     """`python -m runtime RUN_DIR` on a hand-written run.json: one task on its own, for its
-    unit tests. The task config is validated by the runtime against its model (specs.tasks)."""
+    unit tests. The task config is validated by the runtime against its model (specs.tasks).
+    `python`: another environment's interpreter (e.g. vLLM's)."""
+    import os
     import subprocess
     import sys
 
     config = run_json(run_dir, task, task_config, outputs, base_dir, **envelope)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.json").write_text(json.dumps(config))
-    return subprocess.run([sys.executable, "-m", "runtime", str(run_dir)], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent)
+    return subprocess.run([python or sys.executable, "-m", "runtime", str(run_dir)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent,
+                          env={**os.environ, "LABSPEC_RUN_DIR": str(run_dir), **(env or {})})
 
 
 def tiny_example(name: str, tmp_path: Path, assets: Path) -> Path:

@@ -35,7 +35,8 @@ def evaluation(exp: ReasoningExperiment, model: ModelRef, step: int, few_shot: i
     held_out = r.evaluation.data or exp.data.test
     if held_out is None or exp.data.train is None:
         raise CompileError("reasoning needs data.train and held-out questions")  # refused at validation already
-    settings = EvaluationSettings(metrics=["greedy_accuracy", "majority_accuracy"], evaluator="reasoning")
+    settings = EvaluationSettings(metrics=["greedy_accuracy", "majority_accuracy"], evaluator="reasoning",
+                                  generation=GenerationSettings(backend=r.backend, vllm=r.vllm))
     options = ReasoningEvalOptions(checker=r.checker, majority_k=r.evaluation.majority_k,
                                    temperature=r.evaluation.temperature, max_new_tokens=r.bootstrap.max_new_tokens,
                                    few_shot=few_shot, exemplars=exemplars(exp) if few_shot else None)
@@ -62,13 +63,14 @@ def stages(exp: ReasoningExperiment) -> list[StageNode]:
                 model=model_t, prompts=train, prompt_style="cot", few_shot=few_shot,
                 exemplars=exemplars(exp) if few_shot else None, sample_seed=exp.seed + t,
                 generation=GenerationSettings(num_samples=b.samples_per_question, temperature=b.temperature,
-                                              max_new_tokens=b.max_new_tokens, shards=b.shards, batch_size=16)),
+                                              max_new_tokens=b.max_new_tokens, shards=b.shards, batch_size=16,
+                                              backend=r.backend, vllm=r.vllm)),
                 role="generate", coordinates=where, shards=b.shards),
             StageNode(filt, "filter", FilterChainsTask(
                 samples=ref(sample, "generations"), question_field=exp.data.prompt_field,
                 answer_field=exp.data.completion_field, checker=r.checker,
                 rationalization=Rationalization(enabled=b.rationalization, model=model_t, temperature=b.temperature,
-                                                max_new_tokens=b.max_new_tokens),
+                                                max_new_tokens=b.max_new_tokens, backend=r.backend, vllm=r.vllm),
                 dedupe=b.dedupe, max_chains_per_question=b.max_chains_per_question, include_gold=b.include_gold,
                 provenance={"iteration": t, "model": current},
                 timeline=common.timeline(t + 1, "reasoning/", FILTER_TAGS)), role="filter", coordinates=where),
@@ -91,7 +93,8 @@ def stages(exp: ReasoningExperiment) -> list[StageNode]:
         nodes.append(StageNode("plan_solve", "plan_solve", PlanSolveTask(
             planner=common.model(exp.model, current), solver=common.model(ps.solver),
             data=common.dataset(exp, held_out), checker=r.checker, max_plan_tokens=ps.max_plan_tokens,
-            max_new_tokens=b.max_new_tokens, train_planner=ps.train_planner), role="plan_solve",
+            max_new_tokens=b.max_new_tokens, train_planner=ps.train_planner, backend=r.backend, vllm=r.vllm),
+            role="plan_solve",
             coordinates={"model_index": b.iterations, "split": "test"}))
         if ps.train_planner:
             nodes.append(StageNode("sft_planner", "sft", SFTTask(

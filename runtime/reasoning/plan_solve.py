@@ -16,8 +16,8 @@ from typing import Any
 from runtime.core import data, results
 from runtime.core.errors import TaskInputError
 from runtime.core.io import write_jsonl
-from runtime.core.models import load_model, text_tokenizer
-from runtime.core.sampling import generate_batched
+from runtime.core.models import text_tokenizer
+from runtime.core.sampling import generate_batched, load_for_generation, release
 from runtime.reasoning import chains
 from runtime.reasoning.checkers import check
 from specs.sections import GenerationSettings
@@ -34,15 +34,23 @@ def run(run: RunConfig, tc: PlanSolveTask) -> int:
     ds = data.require_columns(ds, [qf, af], path, "data.prompt_field / data.completion_field")
     questions = [str(r[qf]) for r in ds]
     golds = [chains.gold_parts(str(r[af]))[1] for r in ds]
-    planner, ptok = load_model(tc.planner, base, role="planner")
-    plans = [p[0] for p in generate_batched(planner, ptok, [PLAN.format(question=q) for q in questions],
-                                            GenerationSettings(max_new_tokens=tc.max_plan_tokens, batch_size=32))]
+    engine = {"backend": tc.backend, "vllm": tc.vllm}
+    planning = GenerationSettings(max_new_tokens=tc.max_plan_tokens, batch_size=32, **engine)
+    planner, ptok = load_for_generation(tc.planner, base, planning, role="planner")
+    try:
+        plans = [p[0] for p in generate_batched(planner, ptok, [PLAN.format(question=q) for q in questions],
+                                                planning)]
+    finally:
+        release(planner)
     del planner
-    solver, stok = load_model(tc.solver, base, role="solver")
-    limit = GenerationSettings(max_new_tokens=tc.max_new_tokens, batch_size=32)
-    alone = [a[0] for a in generate_batched(solver, stok, [chains.prompt(q) for q in questions], limit)]
-    with_plan = [chains.prompt(f"{q}\nA plan you may follow:\n{p}") for q, p in zip(questions, plans, strict=True)]
-    helped = [a[0] for a in generate_batched(solver, stok, with_plan, limit)]
+    limit = GenerationSettings(max_new_tokens=tc.max_new_tokens, batch_size=32, **engine)
+    solver, stok = load_for_generation(tc.solver, base, limit, role="solver")
+    try:
+        alone = [a[0] for a in generate_batched(solver, stok, [chains.prompt(q) for q in questions], limit)]
+        with_plan = [chains.prompt(f"{q}\nA plan you may follow:\n{p}") for q, p in zip(questions, plans, strict=True)]
+        helped = [a[0] for a in generate_batched(solver, stok, with_plan, limit)]
+    finally:
+        release(solver)
 
     def count(tok: Any, texts: list[str]) -> float:
         lengths = [len(text_tokenizer(tok)(t, add_special_tokens=False)["input_ids"]) for t in texts]

@@ -57,9 +57,7 @@ def task_configs(tc: BenchmarkTask, base: str) -> tuple[list[dict[str, Any]], di
                 output = task["output_type"]
             else:
                 if manager is None:
-                    from lm_eval.tasks import TaskManager
-
-                    manager = TaskManager()
+                    manager = task_manager([t for s in tc.suites for t in s.tasks if isinstance(t, str)])
                 config, output = named(manager, suite["name"], task, iv, tc.local_data.get(task))
             if config is None:
                 continue
@@ -68,6 +66,23 @@ def task_configs(tc: BenchmarkTask, base: str) -> tuple[list[dict[str, Any]], di
                                     "exact_match": _exact_match(config), "filter": harness.score_filter(config),
                                     "regex": harness.extraction(config)}
     return configs, info
+
+
+def task_manager(names: list[str]) -> Any:
+    """lm-eval's TaskManager over only the harness's task folders that can hold `names` (a
+    folder named as the task, or its prefix: gsm8k, bbh for bbh_cot_...); the full index, which
+    reads every task YAML the harness ships (4 s, once per cell), only when one is not found."""
+    import lm_eval.tasks
+    from lm_eval.tasks import TaskManager
+
+    root = Path(lm_eval.tasks.__file__).parent
+    folders = [str(d) for d in root.iterdir()
+               if d.is_dir() and any(n == d.name or n.startswith(d.name + "_") for n in names)]
+    if folders:
+        quick = TaskManager(include_defaults=False, include_path=folders)
+        if all(n in quick.task_index for n in names):
+            return quick
+    return TaskManager()
 
 
 def _check_task_file(path: Path, task: dict[str, Any], what: str) -> None:
@@ -167,6 +182,35 @@ def proportion_stderr(hits: list[bool]) -> float:
     return math.sqrt(p * (1 - p) / (n - 1))
 
 
+def vllm_lm(tc: BenchmarkTask, base: str, seed: int) -> tuple[Any, Any]:
+    """lm-eval's own `vllm` model for the cell (tensor parallel over its GPUs), after the
+    checks `runtime.core.vllm_engine` makes before any engine starts; and the tokenizer."""
+    import importlib.util
+    import sys
+
+    from runtime.core import vllm_engine
+    from runtime.core.loaded import note as loaded_note
+    from runtime.core.models import load_processing, paths
+    from specs.sections import GenerationSettings
+
+    vllm = vllm_engine.import_vllm()
+    path, tok_path = paths(tc.model, base)
+    vllm_engine.check_supported(vllm, path, GenerationSettings(backend="vllm", vllm=tc.vllm))
+    vllm_engine.cpu_defaults()
+    from lm_eval.models.vllm_causallms import VLLM
+
+    kwargs = vllm_engine.engine_kwargs(tc.vllm)
+    if tc.vllm.data_parallel_size > 1 and importlib.util.find_spec("ray") is None:
+        raise TaskInputError(f"ladder.vllm.data_parallel_size {tc.vllm.data_parallel_size}: lm-eval runs vLLM "
+                             f"replicas through Ray, which {sys.executable} lacks; install ray there, or set "
+                             "data_parallel_size: 1")
+    lm = VLLM(pretrained=path, tokenizer=tok_path, dtype=vllm_engine.DTYPES.get(tc.model.dtype, "auto"),
+              batch_size="auto", seed=seed, **kwargs)
+    loaded_note("model", {"class": vllm_engine.architecture(path)[0], "backend": "vllm (lm-eval)",
+                            "vllm": vllm_engine.version(), **vllm_engine.engine_kwargs(tc.vllm)})
+    return lm, load_processing(tok_path, False)
+
+
 def run(run: RunConfig, tc: BenchmarkTask) -> int:
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
@@ -179,8 +223,11 @@ def run(run: RunConfig, tc: BenchmarkTask) -> int:
     configs, info = task_configs(tc, base)
     if not configs:
         raise TaskInputError(f"intervention {iv['name']!r} applies to none of the suites' tasks")
-    model, tokenizer = load_model(tc.model, base)
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=tc.batch_size)
+    if tc.backend == "vllm":
+        lm, tokenizer = vllm_lm(tc, base, run.seed)
+    else:
+        model, tokenizer = load_model(tc.model, base)
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=tc.batch_size)
     started = time.time()
     try:
         result = simple_evaluate(model=lm, tasks=configs, log_samples=True, limit=tc.limit,
@@ -191,6 +238,11 @@ def run(run: RunConfig, tc: BenchmarkTask) -> int:
         raise TaskInputError(f"a task's data could not be loaded ({exc}); on offline nodes stage it in the "
                              "datasets cache where the hub is reachable (HF_DATASETS_CACHE shared with the nodes)"
                              ) from None
+    finally:
+        if tc.backend == "vllm":
+            from runtime.core.vllm_engine import shutdown
+
+            shutdown(lm.model)
     wall = time.time() - started
     pick = picker(iv, base) if iv["type"] == "best_of_n" else None
     metrics: dict[str, Any] = {"wall_seconds": wall, "chat_template": tc.chat_template}

@@ -22,7 +22,7 @@ from typing import Any
 from runtime.core import data, registry, results
 from runtime.core.io import write_jsonl
 from runtime.core.models import load_model, render_prompt
-from runtime.core.sampling import generate_batched
+from runtime.core.sampling import generate_batched, load_for_generation, release
 from specs.tasks import RunConfig
 from specs.tasks.generic import EvaluateTask
 
@@ -41,7 +41,11 @@ class Sample:
 
 
 def perplexity(model: Any, tokenizer: Any, prompts: list[str], answers: list[str]) -> float:
-    """exp(mean negative log-likelihood of the answer tokens given the prompt)."""
+    """exp(mean negative log-likelihood of the answer tokens given the prompt); a vLLM
+    engine reads it from its prompt log-probabilities."""
+    if getattr(model, "is_vllm_engine", False):
+        nll, count = model.nll(prompts, answers)
+        return math.exp(nll / count) if count else float("nan")
     import torch
 
     total, tokens = 0.0, 0
@@ -125,10 +129,14 @@ def run(run: RunConfig, tc: EvaluateTask) -> int:
     evaluate, loader = evaluator(tc.evaluator)
     samples = load_samples(run, tc)
     if loader is load_model:
-        model, processing = load_model(tc.model, run.base_dir, vision=bool(samples and samples[0].image))
+        model, processing = load_for_generation(tc.model, run.base_dir, tc.evaluation.generation,
+                                                vision=bool(samples and samples[0].image))
     else:
         model, processing = loader(tc.model, run.base_dir)
-    measured, predictions = evaluate(run, tc, model, processing, samples)
+    try:
+        measured, predictions = evaluate(run, tc, model, processing, samples)
+    finally:
+        release(model)
     write_jsonl(Path(run.outputs["predictions"]), predictions)
     wanted = [m for m in tc.evaluation.metrics if m in measured]
     primary = wanted[0] if wanted else next(iter(measured), None)

@@ -19,8 +19,8 @@ from typing import Any
 
 from runtime.core import data, registry, results
 from runtime.core.io import atomic_write_json
-from runtime.core.models import load_model, text_tokenizer
-from runtime.core.sampling import generate_batched
+from runtime.core.models import text_tokenizer
+from runtime.core.sampling import generate_batched, load_for_generation, release
 from specs.tasks import DatasetRef, RunConfig
 from specs.tasks.generic import GenerateTask
 
@@ -45,7 +45,9 @@ def run(run: RunConfig, tc: GenerateTask) -> int:
     torch.manual_seed(tc.sample_seed + shard)
     print(f"generate: shard {shard}/{shards}: {len(mine)} prompts, {len(mine) - len(todo)} already answered",
           flush=True)
-    model, tokenizer = load_model(tc.model, run.base_dir) if todo else (None, None)
+    loading = time.time()
+    model, tokenizer = load_for_generation(tc.model, run.base_dir, gen) if todo else (None, None)
+    startup = time.time() - loading  # the model's load, or the vLLM engine's start
     started, count, new_tokens = time.time(), len(done), 0
 
     with open(part, "a", encoding="utf-8") as fh:
@@ -66,9 +68,13 @@ def run(run: RunConfig, tc: GenerateTask) -> int:
             style = registry.lookup(registry.PROMPT_STYLES, "prompt style", tc.prompt_style)
             shots = exemplars(tc.exemplars or tc.prompts, tc.few_shot, tc.prompt_style, run.base_dir)
             texts = [style(str(ds[i][field]), shots) for i in todo]
-            generate_batched(model, tokenizer, texts, gen, on_batch=write)
+            try:
+                generate_batched(model, tokenizer, texts, gen, on_batch=write, keys=todo)
+            finally:
+                release(model)
     atomic_write_json(out_dir / f".shard{shard}-of-{shards}.done", {
-        "prompts": len(todo), "new_tokens": new_tokens, "seconds": time.time() - started})
+        "prompts": len(todo), "new_tokens": new_tokens, "seconds": time.time() - started,
+        "startup_seconds": startup})
     if _merge_when_complete(out_dir, shards, Path(run.outputs["generations"])):
         stats = [json.loads((out_dir / f".shard{k}-of-{shards}.done").read_text()) for k in range(shards)]
         seconds = sum(s["seconds"] for s in stats)
@@ -77,7 +83,8 @@ def run(run: RunConfig, tc: GenerateTask) -> int:
             # throughput of one shard's process (per GPU), over what this attempt generated
             "new_tokens": sum(s["new_tokens"] for s in stats), "generation_seconds": seconds,
             "tokens_per_second": sum(s["new_tokens"] for s in stats) / seconds if seconds else 0.0,
-            "prompts_per_second": sum(s["prompts"] for s in stats) / seconds if seconds else 0.0},
+            "prompts_per_second": sum(s["prompts"] for s in stats) / seconds if seconds else 0.0,
+            "startup_seconds": max(s.get("startup_seconds", 0.0) for s in stats)},
             primary="prompts", tb_prefix="generate/")
     return 0
 

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from specs.base import ExperimentBase
-from specs.sections import MAX_STEPS, ModelSpec, Section
+from specs.sections import MAX_STEPS, ModelSpec, Section, VLLMSettings
 
 
 class AnswerChecker(Section):
@@ -53,6 +53,10 @@ class ReasoningSection(Section):
     checker: AnswerChecker = Field(default_factory=AnswerChecker)
     evaluation: ReasoningEvaluation = Field(default_factory=ReasoningEvaluation)
     planner_solver: PlannerSolver = Field(default_factory=PlannerSolver)
+    backend: Literal["hf", "vllm"] = Field("hf", description=(
+        "the route's generation (samples, rationalisation, held-out answers, plan_solve): transformers' "
+        "generate, or vLLM in the stages' own python (stages.<type>.python)"))
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
 
 
 class ReasoningExperiment(ExperimentBase):

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from specs.base import SLUG, ExperimentBase
-from specs.sections import Memory, ModelSpec, ParamCount, Precision, Section
+from specs.sections import Memory, ModelSpec, ParamCount, Precision, Section, VLLMSettings
 
 Ability = Literal["commonsense", "instruction_following", "fluency", "math", "logic", "knowledge", "other"]
 
@@ -69,6 +69,11 @@ class LadderSection(Section):
     limit: int | None = Field(None, gt=0, description="samples per task (for quick looks)")
     batch_size: int = Field(8, gt=0, le=65_536)
     tiers: list[ResourceTier] = Field(default_factory=list)
+    backend: Literal["hf", "vllm"] = Field("hf", description=(
+        "hf: lm-eval's HFLM (a model over a cell's GPUs by device_map, one at a time); vllm: lm-eval's "
+        "vllm model, tensor parallel over the cell's GPUs, in stages.evaluate.python's environment"))
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings, description=(
+        "tensor_parallel_size defaults to each cell's GPUs; data_parallel_size splits them into replicas"))
 
 
 class SizeLadderExperiment(ExperimentBase):

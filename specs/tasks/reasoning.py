@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, JsonValue
 
 from specs.kinds.reasoning import AnswerChecker
-from specs.sections import Section
+from specs.sections import Section, VLLMSettings
 from specs.tasks.base import DatasetRef, ModelRef, TaskConfig, task
 from specs.tasks.generic import EvaluatorOptions, evaluator_options
 
@@ -20,6 +20,8 @@ class Rationalization(Section):
     model: ModelRef
     temperature: float = Field(ge=0)
     max_new_tokens: int = Field(gt=0)
+    backend: Literal["hf", "vllm"] = "hf"
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
 
 
 @task
@@ -51,6 +53,8 @@ class PlanSolveTask(TaskConfig):
     max_plan_tokens: int = Field(gt=0)
     max_new_tokens: int = Field(gt=0)
     train_planner: bool = False
+    backend: Literal["hf", "vllm"] = "hf"
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
 
 
 @evaluator_options

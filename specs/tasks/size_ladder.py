@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from specs.kinds.size_ladder import Ability, Intervention, Suite
-from specs.sections import ParamCount, Section
+from specs.sections import ParamCount, Section, VLLMSettings
 from specs.tasks.base import ModelRef, TaskConfig, task
 
 
@@ -23,6 +23,8 @@ class BenchmarkTask(TaskConfig):
     chat_template: bool
     limit: int | None = Field(None, gt=0)
     batch_size: int = Field(gt=0)
+    backend: Literal["hf", "vllm"] = "hf"
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     local_data: dict[str, str] = Field(default_factory=dict, description=(
         "a named harness task -> a local JSON file of its rows, read instead of its hub data set"))
 
