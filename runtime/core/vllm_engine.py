@@ -186,6 +186,10 @@ def open_engine(model: ModelRef, base_dir: str, gen: GenerationSettings, vision:
                 "memory", "kv cache", "cache blocks")):
             raise TaskInputError(f"vLLM could not start {path}: out of memory ({message.splitlines()[0][:300]}). "
                                  f"{OOM_ADVICE}") from None
+        if "engine core initialization failed" in message.lower():  # the engine's process said why, above
+            raise TaskInputError(f"vLLM's engine for {path} did not start (its own message is above). If it ran out "
+                                 f"of memory: {OOM_ADVICE}; on a CPU, VLLM_CPU_KVCACHE_SPACE (GiB) sizes the "
+                                 "KV cache") from None
         raise
     seconds = time.time() - started
     loaded_note(role, {"class": architecture, "backend": "vllm", "vllm": version(), "path": path,

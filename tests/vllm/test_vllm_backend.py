@@ -160,6 +160,15 @@ def test_bad_input_is_refused_before_an_engine_starts(tmp_path, tiny_assets):
     small_heads["model"]["name_or_path"] = str(tiny_assets / "tiny-lm")  # head size 16
     done = run_task(tmp_path / "heads", "generate", small_heads, python=str(VLLM_PYTHON))
     assert done.returncode == 2 and "heads of size 16" in done.stderr and "Traceback" not in done.stderr
+    no_class = generate_config(tiny_assets, "vllm")
+    no_class["model"]["name_or_path"] = str(tiny_assets / "tiny-sam")  # a vision encoder vLLM has no class for
+    done = run_task(tmp_path / "class", "generate", no_class, python=str(VLLM_PYTHON))
+    assert done.returncode == 2 and "SamVisionModel" in done.stderr and "hf backend" in done.stderr
+    # a KV cache larger than the machine's memory: the engine fails to start, for real
+    oom = run_task(tmp_path / "oom", "generate", generate_config(tiny_assets, "vllm"), python=str(VLLM_PYTHON),
+                   env={"VLLM_CPU_KVCACHE_SPACE": "4000"})
+    assert oom.returncode == 2 and "gpu_memory_utilization" in oom.stderr and "max_model_len" in oom.stderr
+    assert "error: vLLM's engine" in oom.stderr
     absent = run_task(tmp_path / "absent", "generate", generate_config(tiny_assets, "vllm"))  # no vllm here
     assert absent.returncode == 2 and "scripts/setup_vllm.sh" in absent.stderr
 
