@@ -69,7 +69,9 @@ def test_formula_dpo_rehearses_qwen2_vl_through_sft_evaluation_mining_and_dpo(tm
 
 def test_radio_rehearses_clip_dinov2_and_sam_with_their_own_image_processors(tmp_path):
     rows = rehearse("radio", tmp_path)
-    teachers = loaded(rows["distill"])
+    seen = loaded(rows["distill"])
+    assert seen["environment"]["python"]  # the interpreter that ran it, beside what it loaded
+    teachers = {k: v for k, v in seen.items() if k.startswith("teacher/")}
     assert {k: v["class"] for k, v in teachers.items()} == {
         "teacher/clip": "CLIPVisionModel", "teacher/dinov2": "Dinov2Model", "teacher/sam": "SamVisionModel"}
     assert all(v["normalisation"].endswith("preprocessor_config.json") for v in teachers.values())

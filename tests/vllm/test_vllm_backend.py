@@ -200,6 +200,7 @@ def test_spin_tiny_end_to_end_with_the_vllm_backend(tmp_path, tiny_assets):
     spec = tiny_example("spin-tiny", tmp_path, tiny_assets)
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty",
                            "-o", f"model.name_or_path={tiny_assets / 'tiny-lm-h32'}",
+                           "-o", "stages.sft.training.max_steps=60",  # what is tested here is generation
                            "-o", "spin.generation.backend=vllm", "-o", f"stages.generate.python={VLLM_PYTHON}")
     assert code == 0, err[-3000:]
     rows = status(tmp_path / "runs", "spin-tiny")
