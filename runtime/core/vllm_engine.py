@@ -44,12 +44,9 @@ class Engine:
 
     is_vllm_engine = True
 
-    def __init__(self, llm: Any, processing: Any, vision: bool, startup_seconds: float) -> None:
+    def __init__(self, llm: Any, processing: Any) -> None:
         self.llm = llm
         self.processing = processing
-        self.vision = vision
-        self.startup_seconds = startup_seconds
-        self.device = "vllm"
 
     def generate(self, prompts: list[str], gen: GenerationSettings,
                  on_batch: Callable[[list[tuple[int, list[str]]]], None] | None = None,
@@ -195,7 +192,7 @@ def open_engine(model: ModelRef, base_dir: str, gen: GenerationSettings, vision:
     loaded_note(role, {"class": architecture, "backend": "vllm", "vllm": version(), "path": path,
                        "startup_seconds": round(seconds, 2), **kwargs})
     print(f"vllm: {architecture} from {path} ready in {seconds:.1f} s ({version()})", flush=True)
-    return Engine(llm, processing, vision, seconds)
+    return Engine(llm, processing)
 
 
 def engine_kwargs(settings: VLLMSettings) -> dict[str, Any]:
