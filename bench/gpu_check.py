@@ -73,7 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)))
-    return 1 if any(r[1] == "FAILED" for r in rows) else 0
+    stop_check = _stop_check(root / "sft", args.cpu)
+    return 1 if any(r[1] == "FAILED" for r in rows) or stop_check != 0 else 0
+
+
+def _stop_check(sft_root: Path, cpu: bool) -> int:
+    """SFT with LoRA on the sft case's model (Qwen2.5-0.5B's shape on a GPU): the step time
+    with no stop callback, with the old per-step sync, and with the runtime's (bench.stop_check)."""
+    runs = list(sft_root.glob("*.rehearsal/sft-*/run.json"))
+    if not runs:
+        print("stop check: no sft run to take the model from", flush=True)
+        return 1
+    model = json.loads(runs[0].read_text())["task_config"]["model"]["name_or_path"]
+    sizes = ["--steps", "4", "--warmup", "1", "--repeat", "1", "--seq", "32", "--cpu"] if cpu else []
+    command = [sys.executable, "-m", "bench.stop_check", "--model", str(model), *sizes]
+    done = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False,
+                          capture_output=True, text=True)
+    print(done.stdout if done.returncode == 0 else f"stop check: FAILED\n{done.stderr[-3000:]}", flush=True)
+    return done.returncode
 
 
 def _device(cpu: bool) -> tuple[float | None, str]:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check (bench/gpu_check.py): the rehearsal at real shapes on one GPU, for SFT and
 # DPO at Qwen2.5-0.5B and one distillation with ViT-B teachers; tokens/s, MFU and peak
-# memory next to labspec's estimate. Prepared to run as one short call when a GPU machine is
+# memory next to labspec's estimate; then SFT+LoRA step time without a stop callback, with the
+# old per-step sync and with the runtime's check (bench/stop_check.py). Prepared to run as one short call when a GPU machine is
 # lent (about 5 minutes on an H200). `--cpu` runs it at rehearsal size here.
 #
 # usage: bench/gpu_check.sh [--cpu] [--steps N] [--root DIR]

@@ -36,6 +36,7 @@ from compiler.rehearsal import Rehearsal
 from compiler.sweep import labels, points, varying_paths
 from specs.base import ExperimentBase
 from specs.errors import CompileError
+from specs.layout import snapshot_dir
 from specs.loader import Document, LoadedSpec
 from specs.sections import ResourcesSpec, TrainingSpec
 from specs.tasks import CONFIG_FORMAT, TASK_CONFIGS, Coordinates, RunConfig
@@ -43,6 +44,7 @@ from specs.units import format_time, parse_mem_mb
 from specs.version import VERSION
 
 MAX_NAME = 120
+OPERATIONAL = {"stop_check_steps"}  # training fields that change how a run is watched, not what it computes
 
 
 @dataclass
@@ -60,9 +62,11 @@ class _Pending:
 
 
 def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None,
-            python: str | None = None, base_dir: str | None = None, rehearsal: Rehearsal | None = None) -> Plan:
+            python: str | None = None, base_dir: str | None = None, rehearsal: Rehearsal | None = None,
+            code_id: str | None = None) -> Plan:
     """Compile a loaded spec (or a validated experiment) into a Plan; with `rehearsal`, the
-    same plan rehearsed (`compiler.rehearsal`).
+    same plan rehearsed (`compiler.rehearsal`); with `code_id`, launch scripts that run the
+    code snapshot of that id (`launch.snapshot`) instead of the installed code.
 
     Relative paths in the spec (output_root, data, models) are relative to `base_dir`,
     the directory labspec runs in by default; run.json records it for the runtime.
@@ -97,7 +101,8 @@ def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None
     names = _names(pending, varying)
     dirs = {rid: os.path.join(root, name, f"{names[rid]}-{rid}") for rid in pending}
     tasks = {rid: p.node.task for rid, p in pending.items()}
-    runs = tuple(_finish(rid, p, names[rid], dirs, tasks, interpreter, base_dir, name)
+    code_dir = snapshot_dir(root, code_id) if code_id else None
+    runs = tuple(_finish(rid, p, names[rid], dirs, tasks, interpreter, base_dir, name, code_dir)
                  for rid, p in pending.items())
     return Plan(name, base.kind, root, runs, tuple(dict.fromkeys(warnings)), rehearsal is not None)
 
@@ -171,7 +176,7 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
             "seed": exp.seed,
             "world_size": res.world_size,
             "env": env,  # a variable can change what a run does
-            "training": training.model_dump(mode="json") if training is not None else None,
+            "training": training.model_dump(mode="json", exclude=OPERATIONAL) if training is not None else None,
             "peft": exp.peft.model_dump(mode="json") if trains and exp.peft.enabled else None,
             "deepspeed": ds,
             "shards": node.shards,
@@ -305,7 +310,7 @@ def _command(launcher: str, python: str, res: ResourcesSpec, run_json: str) -> l
 
 
 def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[str, str],
-            python: str, base_dir: str, experiment: str) -> Run:
+            python: str, base_dir: str, experiment: str, code_dir: str | None) -> Run:
     exp, node, res = p.exp, p.node, p.resources
     run_dir = dirs[rid]
     task_config = _map_refs(p.config, _path_ref(p.upstream, dirs, tasks))
@@ -332,7 +337,7 @@ def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[
         launcher,
         experiment=experiment, run_name=name, run_id=rid, stage=node.name,
         nodes=res.nodes, procs_per_node=res.procs, env=env, pass_env=exp.pass_env,
-        run_dir=run_dir, command=argv,
+        run_dir=run_dir, command=argv, code_dir=code_dir,
     )
     shown = [f"${{{a}}}" if isinstance(a, render.ShellVar) else str(a) for a in argv]
     return Run(rid, name, node.name, node.type, node.task, p.depends_on, p.axes, run_dir,

@@ -55,12 +55,12 @@ def rehearsal_of(args: argparse.Namespace, executor: str) -> Rehearsal | None:
 
 
 def load_and_compile(spec: str, overrides: list[str], output_root: str | None = None,
-                     rehearsal: Rehearsal | None = None) -> tuple[LoadedSpec, Plan]:
+                     rehearsal: Rehearsal | None = None, code_id: str | None = None) -> tuple[LoadedSpec, Plan]:
     from compiler import compile
     from specs.loader import load_spec
 
     loaded = load_spec(spec, overrides)
-    plan = compile(loaded, output_root=output_root, rehearsal=rehearsal)
+    plan = compile(loaded, output_root=output_root, rehearsal=rehearsal, code_id=code_id)
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return loaded, plan

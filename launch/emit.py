@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,14 @@ class EmitError(LabspecError):
     """A run dir cannot be written (permissions, a full disk, ...)."""
 
 
-def emit(plan: Plan, loaded: LoadedSpec, extra_provenance: dict[str, Any] | None = None) -> int:
+def emit(plan: Plan, loaded: LoadedSpec, extra_provenance: dict[str, Any] | None = None,
+         submit: Collection[str] | None = None) -> int:
     """Write every run dir of `plan`; return how many were new.
 
-    An existing run dir with the same run.json is the same run: its other files (the
-    launch script, which also depends on the interpreter and the launcher) are brought
-    up to date, nothing else is touched.
+    An existing run dir with the same run.json is the same run. When it is submitted again
+    (its id in `submit`; None: every run), its launch script and provenance are brought up
+    to date (they depend on the interpreter, the launcher and the code snapshot); else it
+    is left alone, so a queued job, or its requeue, runs the code it was launched with.
     """
     prov = {**provenance(loaded), **(extra_provenance or {})}
     files = {r.id: _files(r, prov) for r in plan.runs}
@@ -42,7 +45,7 @@ def emit(plan: Plan, loaded: LoadedSpec, extra_provenance: dict[str, Any] | None
     written = 0
     try:
         for r in plan.runs:
-            if _write(r, files[r.id]):
+            if _write(r, files[r.id], submit is None or r.id in submit):
                 written += 1
     except OSError as exc:
         raise EmitError(f"cannot write run dirs under {plan.output_root}: {exc.strerror or exc} "
@@ -54,11 +57,22 @@ def _files(run: Run, prov: dict[str, Any]) -> dict[str, str]:
     out = {
         "run.json": json.dumps(run.config, indent=2, sort_keys=True) + "\n",
         "launch.sh": run.script,
-        "provenance.json": json.dumps({**prov, "run_id": run.id, "axes": run.axes}, indent=2) + "\n",
+        "provenance.json": json.dumps({**prov, "run_id": run.id, "axes": run.axes, "launcher": run.launcher,
+                                       "resources": run.resources}, indent=2) + "\n",
     }
     if run.deepspeed is not None:
         out["deepspeed.json"] = json.dumps(run.deepspeed, indent=2, sort_keys=True) + "\n"
     return out
+
+
+def write_run(run: Run, prov: dict[str, Any]) -> None:
+    """Write one run dir that is not part of a compiled plan (a rerun, `launch.rerun`)."""
+    files = _files(run, prov)
+    _check_free(run, files["run.json"])
+    try:
+        _write(run, files, refresh=True)
+    except OSError as exc:
+        raise EmitError(f"cannot write {run.run_dir}: {exc.strerror or exc} ({exc.filename})") from None
 
 
 def _check_free(run: Run, run_json: str) -> None:
@@ -83,10 +97,10 @@ def same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return {k: v for k, v in a.items() if k != "base_dir"} == {k: v for k, v in b.items() if k != "base_dir"}
 
 
-def _write(run: Run, files: dict[str, str]) -> bool:
+def _write(run: Run, files: dict[str, str], refresh: bool) -> bool:
     root = Path(run.run_dir)
     if (root / "run.json").exists():
-        for name in ("launch.sh", "deepspeed.json"):
+        for name in ("launch.sh", "deepspeed.json", "provenance.json") if refresh else ():
             path = root / name
             if name in files and (not path.exists() or path.read_text(encoding="utf-8") != files[name]):
                 _atomic_write(path, files[name], executable=name.endswith(".sh"))

@@ -17,7 +17,6 @@ from typing import Any
 import yaml
 
 from specs.errors import LabspecError
-from specs.registry import KINDS
 
 
 def git(cwd: str | Path, *args: str) -> str | None:
@@ -79,6 +78,8 @@ def changed_specs(rev_range: str, cwd: str = ".") -> list[str]:
 
 
 def _is_spec(path: Path) -> bool:
+    from specs.registry import KINDS  # the spec models load only here: `labspec code` and `diff` stay light
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, OSError, UnicodeDecodeError):

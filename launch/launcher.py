@@ -16,15 +16,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from compiler.plan import Plan, Run
 from launch import ledger as L
-from launch import rundir
+from launch import rundir, snapshot
 from launch.emit import emit, provenance, same_run
 from launch.executors import Executor, for_record
 from launch.job import LOCK_WAIT_S
 from launch.ledger import Ledger
 from launch.refresh import refresh
+from launch.snapshot import Snapshot
 from specs.errors import LabspecError
 from specs.loader import LoadedSpec
 
@@ -46,6 +48,7 @@ class LaunchOptions:
     retry_failed: bool = False
     allow_dirty: bool = False
     dry_run: bool = False
+    code: Snapshot | None = None  # the code its jobs run (launch.snapshot); None: the installed code
 
 
 def select(plan: Plan, ledger: Ledger, force: bool, retry_failed: bool) -> Selection:
@@ -113,13 +116,18 @@ def prepare(plan: Plan, ledger: Ledger, opts: LaunchOptions, log: Log) -> Select
 
 def record(loaded: LoadedSpec, plan: Plan, ledger: Ledger, sel: Selection, opts: LaunchOptions) -> None:
     """Write run dirs and ledger rows for the runs about to be submitted."""
-    extra = {"allow_dirty": opts.allow_dirty, "executor": opts.executor.name}
+    extra: dict[str, Any] = {"allow_dirty": opts.allow_dirty, "executor": opts.executor.name}
+    if opts.code is not None:  # first: nothing is written or submitted when it cannot be stored
+        snapshot.store(opts.code, plan.output_root)
+        extra["code"] = opts.code.provenance(plan.output_root)
     prov = {**provenance(loaded), **extra}
-    emit(plan, loaded, extra)
+    emit(plan, loaded, extra, submit={r.id for r in sel.submit})
     ledger.record_experiment(plan.experiment, plan.kind, prov, opts.allow_dirty)
     ledger.upsert_planned(plan.experiment,
                           [(r.id, r.name, r.stage, r.run_dir, r.depends_on, r.shards, r.coordinates)
                            for r in plan.runs], prov)
+    if opts.code is not None:
+        ledger.set_code([r.id for r in sel.submit], opts.code.id)
     for run_id, upstream in sel.blocked.items():
         up = ledger.get(upstream)
         ledger.set_state(run_id, L.UPSTREAM_FAILED, f"{up.name if up else upstream} did not complete")

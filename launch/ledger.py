@@ -27,7 +27,7 @@ from typing import Any
 
 from specs.errors import LabspecError
 
-SCHEMA_VERSION = 2  # 2: runs.coordinates
+SCHEMA_VERSION = 3  # 2: runs.coordinates; 3: runs.code
 LEDGER_DIR = ".labspec"
 
 # states a run can be in; SLURM's own names where they exist
@@ -68,6 +68,7 @@ class RunRecord:
     started_at: float | None
     ended_at: float | None
     detail: str | None
+    code: str | None = None  # the id of the code snapshot its latest submission runs (launch.snapshot)
 
     @property
     def elapsed(self) -> float | None:
@@ -86,7 +87,8 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, experiment TEXT NOT NULL, name TEXT NOT NULL, stage TEXT NOT NULL,
     run_dir TEXT NOT NULL, depends_on TEXT NOT NULL, state TEXT NOT NULL, executor TEXT,
     job_id TEXT, task_index INTEGER, shards INTEGER NOT NULL DEFAULT 1, token TEXT, submitted_at REAL,
-    started_at REAL, ended_at REAL, detail TEXT, spec_sha256 TEXT, git_commit TEXT, coordinates TEXT);
+    started_at REAL, ended_at REAL, detail TEXT, spec_sha256 TEXT, git_commit TEXT, coordinates TEXT,
+    code TEXT);
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs (experiment);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL, detail TEXT);
@@ -138,6 +140,8 @@ class Ledger:
         columns = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
         if "coordinates" not in columns:  # schema 1 -> 2
             self.db.execute("ALTER TABLE runs ADD COLUMN coordinates TEXT")
+        if "code" not in columns:  # schema 2 -> 3
+            self.db.execute("ALTER TABLE runs ADD COLUMN code TEXT")
         if row is None or int(row["value"]) < SCHEMA_VERSION:  # written only when it changes (a full disk reads)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
@@ -228,6 +232,16 @@ class Ledger:
                 if cur.rowcount:
                     db.execute("INSERT INTO events VALUES (?,?,?,?)", (run_id, NEW, now, None))
 
+    def set_code(self, run_ids: Sequence[str], code_id: str) -> None:
+        """The runs about to be submitted run the code snapshot `code_id`."""
+        with self.transaction() as db:
+            db.executemany("UPDATE runs SET code=? WHERE id=?", [(code_id, rid) for rid in run_ids])
+
+    def code_in_use(self) -> dict[str, int]:
+        """Code snapshot id -> how many runs of this ledger refer to it."""
+        rows = self.db.execute("SELECT code, COUNT(*) AS n FROM runs WHERE code IS NOT NULL GROUP BY code")
+        return {r["code"]: r["n"] for r in rows}
+
     def set_state(self, run_id: str, state: str, detail: str | None = None, **fields: Any) -> bool:
         """Move a run to `state` (recording the event when it changes). Returns whether it changed."""
         return self.set_states([(run_id, state, detail, fields)])[0]
@@ -309,7 +323,7 @@ def _record(row: sqlite3.Row) -> RunRecord:
         executor=row["executor"], job_id=row["job_id"], task_index=row["task_index"], shards=row["shards"],
         token=row["token"], coordinates=json.loads(row["coordinates"] or "{}"),
         submitted_at=row["submitted_at"], started_at=row["started_at"], ended_at=row["ended_at"],
-        detail=row["detail"])
+        detail=row["detail"], code=row["code"])
 
 
 def ledger_root(output_root: str | None) -> str:

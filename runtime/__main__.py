@@ -45,9 +45,8 @@ def main(argv: list[str]) -> int:
               "spec again with this version", file=sys.stderr)
         return 2
     from runtime import routes  # noqa: F401  (every route registers its tasks)
-    from runtime.core import guard, registry
+    from runtime.core import guard, registry, run_environment
     from runtime.core.errors import TaskInputError
-    from runtime.core.loaded import note_environment
 
     if run.task not in registry.TASKS:
         print(f"error: runtime task {run.task!r} is not available in this labspec version", file=sys.stderr)
@@ -55,7 +54,7 @@ def main(argv: list[str]) -> int:
     task = registry.load(registry.TASKS[run.task])
     try:
         guard.protect(run)
-        note_environment()
+        run_environment.record(run.run_dir)
         result: int = task(run, run.task_config)
     except TaskInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

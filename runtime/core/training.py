@@ -156,28 +156,30 @@ def _merge_lora(final: str) -> None:
         adapter.rename(Path(final, "lora_adapter_config.json"))  # the folder now holds a full model
 
 
-def preemption_callback() -> Any:
-    """A TrainerCallback that stops at the next step after SIGUSR2/SIGTERM, saving a
-    checkpoint first; all ranks agree on the step (the flag is all-reduced)."""
-    import torch
-    import torch.distributed as dist
+def preemption_callback(run: RunConfig) -> Any:
+    """A TrainerCallback that stops after SIGUSR2/SIGTERM, saving a checkpoint first; all
+    ranks agree on the step (`runtime.core.preemption.AgreedStop`: a collective every
+    `training.stop_check_steps` steps, or about every 10 s of steps when unset)."""
     from transformers import TrainerCallback
 
-    from runtime.core.preemption import StopFlag
+    from runtime.core.preemption import AgreedStop
 
-    flag = StopFlag()
+    every = run.training.stop_check_steps if run.training is not None else None
 
     class StopOnSignal(TrainerCallback):  # type: ignore[misc]
-        stopped = False
+        def __init__(self) -> None:
+            self.stopped = False
+            self.agreed = AgreedStop(every)
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            self.agreed.begin(state.global_step, args.device)
+            return control
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            requested = torch.tensor([1.0 if flag.requested else 0.0], device=args.device)  # NCCL: on the GPU
-            if dist.is_initialized():
-                dist.all_reduce(requested)
-            if requested.item() > 0:
+            if self.agreed.should_stop(state.global_step):
                 control.should_save = True
                 control.should_training_stop = True
-                StopOnSignal.stopped = True
+                self.stopped = True
             return control
 
     return StopOnSignal()

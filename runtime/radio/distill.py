@@ -191,7 +191,7 @@ def run(run: RunConfig, tc: DistillTask) -> int:
             super().log(logs, *args, **kwargs)
 
     args = TrainingArguments(**training.arguments(run, {"remove_unused_columns": False}))
-    stop = training.preemption_callback()
+    stop = training.preemption_callback(run)
     rank = dist.get_rank() if dist.is_initialized() else 0
     trainer = DistillTrainer(model=model, args=args, train_dataset=rows,  # type: ignore[arg-type]
                              data_collator=Collator(size, settings.augment, run.seed + rank),

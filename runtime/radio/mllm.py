@@ -133,7 +133,7 @@ def run(run: RunConfig, tc: MLLMTask) -> int:
     random.Random(run.seed).shuffle(rows)
     model, tokenizer = build(tc, run.base_dir, peft)
     args = TrainingArguments(**training.arguments(run, {"remove_unused_columns": False, "label_names": ["labels"]}))
-    stop = training.preemption_callback()
+    stop = training.preemption_callback(run)
     trainer = _untying(Trainer)(model=model, args=args, train_dataset=rows,  # type: ignore[arg-type]
                                 data_collator=Collator(tokenizer, model.encoder.size), callbacks=[stop])
     trained = training.train(trainer, stop, "mllm")

@@ -88,7 +88,7 @@ def run(run: RunConfig, tc: DPOTask) -> int:
         raise TaskInputError(f"model or reference: cannot load ({exc})") from None
     if ref is None and peft is None:
         raise TaskInputError("dpo: name the reference model (a saved path) or enable peft (LoRA)")
-    stop = training.preemption_callback()
+    stop = training.preemption_callback(run)
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=train, processing_class=tokenizer,
                          peft_config=peft, callbacks=[stop])
     trained = training.train(trainer, stop, "dpo")

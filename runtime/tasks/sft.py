@@ -59,7 +59,7 @@ def run(run: RunConfig, tc: SFTTask) -> int:
         "packing": tc.sft.packing and cols.image is None,  # TRL cannot pack images
         "model_init_kwargs": models.model_kwargs(tc.model),
     }))
-    stop = training.preemption_callback()
+    stop = training.preemption_callback(run)
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=examples, processing_class=tokenizer,
                          peft_config=training.lora_config(run.peft), callbacks=[stop])
     trained = training.train(trainer, stop, "sft")

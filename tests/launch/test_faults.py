@@ -168,7 +168,7 @@ def test_a_full_disk_during_a_local_run(tmp_path):
     out.mkdir()
     script.write_text(textwrap.dedent(f"""\
         set -u
-        mkdir -p /mnt/small && mount -t tmpfs -o size=400k tmpfs /mnt/small
+        mkdir -p /mnt/small && mount -t tmpfs -o size=2m tmpfs /mnt/small  # the code snapshot (about 1 MB) fits
         cd {REPO}
         {labspec} launch {spec} --executor local --yes --allow-dirty > {out}/first.out 2> {out}/first.err &
         launcher=$!

@@ -70,7 +70,9 @@ def test_formula_dpo_rehearses_qwen2_vl_through_sft_evaluation_mining_and_dpo(tm
 def test_radio_rehearses_clip_dinov2_and_sam_with_their_own_image_processors(tmp_path):
     rows = rehearse("radio", tmp_path)
     seen = loaded(rows["distill"])
-    assert seen["environment"]["python"]  # the interpreter that ran it, beside what it loaded
+    environment = json.loads(Path(rows["distill"]["run_dir"], "environment.json").read_text())
+    assert environment["executable"] and environment["packages"]["torch"]  # what ran it, beside what it loaded
+    assert environment["code"]["snapshot"]  # the launch's code snapshot, not the working tree
     teachers = {k: v for k, v in seen.items() if k.startswith("teacher/")}
     assert {k: v["class"] for k, v in teachers.items()} == {
         "teacher/clip": "CLIPVisionModel", "teacher/dinov2": "Dinov2Model", "teacher/sam": "SamVisionModel"}
@@ -128,3 +130,5 @@ def test_gpu_check_script_runs_its_three_cases_at_rehearsal_size(tmp_path):
     assert set(table) == {"sft", "dpo", "distill"}, done.stdout
     assert float(table["sft"][1].replace(",", "")) > 0 and table["sft"][2:4] == ["tokens/s", "n/a"]
     assert table["distill"][2] == "images/s"  # the row reads: case, rate, unit, MFU, memory, estimate, wall
+    steps = {line.split()[0]: line for line in done.stdout.splitlines() if " ms  (" in line}
+    assert set(steps) == {"none", "sync", "runtime"}, done.stdout  # SFT+LoRA step time by stop check

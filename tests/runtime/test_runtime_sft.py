@@ -4,6 +4,7 @@ tensorboard's own reader, and resume after a real SLURM signal."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -20,7 +21,7 @@ output_root: {root}
 model: {{name_or_path: {assets}/tiny-lm, dtype: fp32}}
 data: {{train: {assets}/tiny-chat/train.jsonl}}
 training: {{lr: 3.0e-3, max_steps: {steps}, global_batch_size: 8, micro_batch_size: 4, precision: fp32,
-           max_length: 64, logging_steps: 5, save_steps: {save}}}
+           max_length: 64, logging_steps: 5, save_steps: {save}{training_extra}}}
 deepspeed: {{enabled: {ds}, zero_stage: {zero}}}
 resources: {{gpus_per_node: 0, procs_per_node: {procs}, cpus_per_task: 2, time: 30}}
 launcher: {launcher}
@@ -28,11 +29,12 @@ launcher: {launcher}
 
 
 def sft_spec(tmp_path: Path, assets: Path, name: str, zero: int = 2, procs: int = 2, steps: int = 20,
-             save: int = 10, ds: bool = True) -> Path:
+             save: int = 10, ds: bool = True, training_extra: str = "") -> Path:
     launcher = "torchrun" if procs > 1 or ds else "python"
     path = tmp_path / f"{name}.yaml"
     path.write_text(SPEC.format(name=name, root=tmp_path / "runs", assets=assets, zero=zero, procs=procs,
-                                steps=steps, save=save, ds=str(ds).lower(), launcher=launcher))
+                                steps=steps, save=save, ds=str(ds).lower(), launcher=launcher,
+                                training_extra=training_extra))
     return path
 
 
@@ -116,3 +118,57 @@ def test_sft_resumes_after_a_slurm_signal_and_ends_at_the_planned_step(tmp_path,
     assert state["global_step"] == 400  # the planned step count
     steps = [s for s, _ in tb_scalars(row["run_dir"], "train/loss")]
     assert steps[-1] == 400 and set(range(5, 401, 5)) <= set(steps)  # the curve continues, no gap
+
+
+def test_two_ranks_stop_at_the_same_step_when_only_one_gets_the_signal(tmp_path, tiny_assets):
+    """The ranks compare their flags every `stop_check_steps` steps only (no device sync on the
+    others); a signal that reaches one rank still stops both at the same step, with a
+    checkpoint there, and launching again resumes from it to the planned step."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    every, planned = 7, 120
+    spec = sft_spec(tmp_path, tiny_assets, "sft-agree", procs=2, zero=2, steps=planned, save=20,
+                    training_extra=f", stop_check_steps: {every}")
+    labspec = Path(sys.executable).parent / "labspec"
+    launch = subprocess.Popen([str(labspec), "launch", str(spec), "--executor", "local", "--yes"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 240
+        while not list((tmp_path / "runs").glob("sft-agree/*/checkpoints/checkpoint-20/trainer_state.json")):
+            assert launch.poll() is None and time.time() < deadline, "no checkpoint-20 to signal after"
+            time.sleep(0.2)
+
+        def rank(proc: psutil.Process) -> str | None:
+            with contextlib.suppress(psutil.Error):
+                if "runtime" in proc.cmdline():
+                    return proc.environ().get("RANK")
+            return None
+
+        (second,) = [p for p in psutil.Process(launch.pid).children(recursive=True) if rank(p) == "1"]
+        os.kill(second.pid, signal.SIGUSR2)  # rank 1 only; rank 0 never sees a signal
+        out, _ = launch.communicate(timeout=240)
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+    (row,) = status(tmp_path / "runs", "sft-agree")
+    assert row["state"] == "INTERRUPTED", out
+    log = Path(row["run_dir"], "logs", "node0.out").read_text()
+    stops = [int(line.rsplit("step ", 1)[1].split()[0]) for line in log.splitlines() if "sft: stopping at step" in line]
+    assert len(stops) == 2 and stops[0] == stops[1], log  # both ranks, one step
+    stop = stops[0]
+    assert 20 < stop < planned and (stop - 1) % every == 0  # a checking step: 1, 1 + every, ...
+    ckpt = Path(row["run_dir"], "checkpoints")
+    assert json.loads((ckpt / f"checkpoint-{stop}" / "trainer_state.json").read_text())["global_step"] == stop
+
+    code, _, err = run_cli("launch", spec, "--executor", "local", "--yes")
+    assert code == 0, err
+    (row,) = status(tmp_path / "runs", "sft-agree")
+    assert row["state"] == "COMPLETED"
+    assert metrics(row)["resumed_from"].endswith(f"checkpoint-{stop}")
+    assert json.loads((ckpt / f"checkpoint-{planned}" / "trainer_state.json").read_text())["global_step"] == planned

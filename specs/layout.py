@@ -1,0 +1,15 @@
+"""Where labspec keeps its own files under an output root (beside the experiments' run
+dirs): the ledger, the rehearsal assets, and the code snapshots launch scripts run.
+Standard library only: the compiler, the launcher and the watching commands all read it."""
+
+from __future__ import annotations
+
+import os
+
+LABSPEC_DIR = ".labspec"
+CODE_DIR = "code"
+
+
+def snapshot_dir(output_root: str, code_id: str) -> str:
+    """Where the code snapshot `code_id` of an output root lies (launch.snapshot writes it)."""
+    return os.path.join(output_root, LABSPEC_DIR, CODE_DIR, code_id)
