@@ -35,6 +35,7 @@ from specs.errors import LabspecError
 from specs.layout import snapshot_dir
 
 PACKAGES = ("compiler", "launch", "runtime", "specs")
+INSTALLED = ("node_modules",)  # installed dependencies inside the packages (KaTeX's): linked, not copied
 MANIFEST = "manifest.json"
 PATCH = "changes.patch"
 SKIP_PARTS = ("__pycache__",)
@@ -53,10 +54,11 @@ class Snapshot:
     patch: str = ""
     source: str = ""  # the project directory it was taken from
     contents: dict[str, bytes] = field(default_factory=dict, repr=False)
+    linked: tuple[str, ...] = ()  # installed dependency folders, linked to the source's like the interpreter
 
     def manifest(self) -> dict[str, object]:
         return {"id": self.id, "commit": self.commit, "dirty": self.dirty, "source": self.source,
-                "created": time.time(), "files": self.files}
+                "created": time.time(), "files": self.files, "linked": list(self.linked)}
 
     def provenance(self, output_root: str) -> dict[str, object]:
         """What each run's provenance.json records about its code."""
@@ -93,7 +95,19 @@ def take(root: Path | None = None) -> Snapshot:
     untracked = [line[3:] for line in (status or "").splitlines() if line.startswith("??")]
     if untracked:
         patch += "".join(f"\n# untracked, in the snapshot: {name}" for name in untracked) + "\n"
-    return Snapshot(digest[:16], commit, dirty, files, patch, str(root), contents)
+    return Snapshot(digest[:16], commit, dirty, files, patch, str(root), contents, _installed(root))
+
+
+def _installed(root: Path) -> tuple[str, ...]:
+    """The packages' installed dependency folders (e.g. KaTeX's node_modules), not walked into."""
+    found = []
+    for pkg in PACKAGES:
+        for where, dirs, _ in os.walk(root / pkg):
+            for name in [d for d in dirs if d in INSTALLED or d in SKIP_PARTS]:
+                dirs.remove(name)
+                if name in INSTALLED:
+                    found.append(str((Path(where) / name).relative_to(root)))
+    return tuple(sorted(found))
 
 
 def warn_if_dirty(snap: Snapshot, spec_path: str) -> None:
@@ -131,6 +145,9 @@ def store(snap: Snapshot, output_root: str) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             path.chmod(0o444)  # a snapshot is never edited
+        for name in snap.linked:  # the environment's, as the interpreter is: not part of the id
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).symlink_to(Path(snap.source, name), target_is_directory=True)
         if snap.patch:
             (tmp / PATCH).write_text(snap.patch, encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(snap.manifest(), indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -273,3 +273,16 @@ def test_rerun_runs_a_run_again_exactly_in_a_new_run_dir(tmp_path):
     code, _, err = run_cli("launch", "--rerun", "smoke_1", "--root", root, "--executor", "local", "--yes")
     assert code != 0 and "code snapshot" in err and "is gone" in err and "--force" in err
     assert not Path(original["run_dir"] + "-rerun2").exists()  # nothing was written
+
+
+def test_installed_dependencies_are_linked_not_copied(tmp_path):
+    """KaTeX's node_modules (npm, like the interpreter's packages) belongs to the environment:
+    the snapshot links it rather than copying thousands of files into every snapshot."""
+    katex = "runtime/formula_dpo/katex/node_modules"
+    if not (REPO / katex).is_dir():
+        pytest.skip("scripts/setup.sh installs KaTeX")
+    snap = snapshot.take(REPO)
+    assert katex in snap.linked and not any(name.startswith(katex) for name in snap.files)
+    where = snapshot.store(snap, str(tmp_path / "runs"))
+    assert (where / katex).is_symlink() and (where / katex / "katex").is_dir()
+    assert snapshot.size(where) < 5e6
