@@ -36,7 +36,7 @@ from compiler.rehearsal import Rehearsal
 from compiler.sweep import labels, points, varying_paths
 from specs.base import ExperimentBase
 from specs.errors import CompileError
-from specs.layout import snapshot_dir
+from specs.layout import LABSPEC_DIR, snapshot_dir
 from specs.loader import Document, LoadedSpec
 from specs.sections import ResourcesSpec, TrainingSpec
 from specs.tasks import CONFIG_FORMAT, TASK_CONFIGS, Coordinates, RunConfig
@@ -78,7 +78,7 @@ def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None
     interpreter = python or base.python or sys.executable
     name = base.name + REHEARSAL_SUFFIX if rehearsal is not None else base.name
     if rehearsal is not None:
-        rehearsal.root, rehearsal.base_dir, rehearsal.kind = os.path.join(root, ".labspec", "rehearsal"), base_dir, \
+        rehearsal.root, rehearsal.base_dir, rehearsal.kind = os.path.join(root, LABSPEC_DIR, "rehearsal"), base_dir, \
             base.kind
 
     if base.sweep.size() > base.sweep.max_points:  # validated specs are refused earlier, with the factors

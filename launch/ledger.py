@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from specs.errors import LabspecError
+from specs.layout import LABSPEC_DIR
 
 SCHEMA_VERSION = 3  # 2: runs.coordinates; 3: runs.code
-LEDGER_DIR = ".labspec"
+LEDGER_DIR = LABSPEC_DIR
 
 # states a run can be in; SLURM's own names where they exist
 NEW, SUBMITTING, PENDING, RUNNING = "NEW", "SUBMITTING", "PENDING", "RUNNING"

