@@ -59,6 +59,7 @@ class _Pending:
     axes: dict[str, Any]
     upstream: dict[str, str] = field(default_factory=dict)  # node name -> run id, in its point
     env: dict[str, str] = field(default_factory=dict)  # exported in its launch script
+    points: list[dict[str, Any]] = field(default_factory=list)  # every grid point it belongs to
 
 
 def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None,
@@ -102,7 +103,8 @@ def compile(spec: LoadedSpec | ExperimentBase, *, output_root: str | None = None
     dirs = {rid: os.path.join(root, name, f"{names[rid]}-{rid}") for rid in pending}
     tasks = {rid: p.node.task for rid, p in pending.items()}
     code_dir = snapshot_dir(root, code_id) if code_id else None
-    runs = tuple(_finish(rid, p, names[rid], dirs, tasks, interpreter, base_dir, name, code_dir)
+    sessions = hparams_sessions(pending, varying, name)
+    runs = tuple(_finish(rid, p, names[rid], dirs, tasks, interpreter, base_dir, name, code_dir, sessions[rid])
                  for rid, p in pending.items())
     return Plan(name, base.kind, root, runs, tuple(dict.fromkeys(warnings)), rehearsal is not None)
 
@@ -187,8 +189,10 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
         if rid in pending:
             known = pending[rid]
             known.axes = {k: v for k, v in known.axes.items() if k in point and point[k] == v}
+            known.points.append(dict(point))
             continue
-        pending[rid] = _Pending(node, config, exp, res, training, ds, deps, dict(point), dict(local), env)
+        pending[rid] = _Pending(node, config, exp, res, training, ds, deps, dict(point), dict(local), env,
+                                [dict(point)])
         if training is not None and rehearsal is None:
             _check_memory(exp, node, res, training, warnings)
 
@@ -242,6 +246,41 @@ def _names(pending: dict[str, _Pending], swept: list[str]) -> dict[str, str]:
         parts = [p.node.name] + [f"{lab[k]}={_fmt(v)}" for k, v in p.axes.items() if k in lab]
         name = re.sub(r"[^A-Za-z0-9._=+-]+", "_", "__".join(parts))
         out[rid] = name[:MAX_NAME]
+    return out
+
+
+def hparams_sessions(pending: dict[str, _Pending], varying: list[str], experiment: str
+                     ) -> dict[str, dict[str, Any]]:
+    """Each run's HParams rows (`HParamsSession`s) and the prefix of its figures there.
+
+    A row is a grid point, named and keyed by the swept values that vary (a key swept over
+    one value is not a comparison); in an iterative route, a row is one model of a point
+    (`model` = t + 1 for iteration t's runs, which make model t + 1), so figures of the
+    same role line up across iterations under the role's name. Elsewhere, and wherever
+    two runs of a row share a role, figures go under the stage's name."""
+    lab = labels(varying)
+    iterative = any(p.node.coordinates.get("iteration") is not None for p in pending.values())
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for rid, p in pending.items():
+        it, index = p.node.coordinates.get("iteration"), p.node.coordinates.get("model_index")
+        model = it + 1 if it is not None else (index or 0)
+        found: dict[str, dict[str, Any]] = {}
+        for point in p.points:
+            hparams: dict[str, Any] = {k: point[k] for k in varying if k in point}
+            if iterative:
+                hparams["model"] = model
+            parts = [f"{lab.get(k, k)}={_fmt(v)}" for k, v in hparams.items()]
+            name = re.sub(r"[^A-Za-z0-9._=+-]+", "_", "__".join(parts) or experiment)[:MAX_NAME]
+            found[name] = {"name": name, "hparams": hparams or {"experiment": experiment}}
+        rows[rid] = list(found.values())
+    roles: dict[tuple[str, str], int] = {}
+    for rid, p in pending.items():
+        for row in rows[rid]:
+            roles[row["name"], p.node.role] = roles.get((row["name"], p.node.role), 0) + 1
+    out = {}
+    for rid, p in pending.items():
+        unique = iterative and all(roles[row["name"], p.node.role] == 1 for row in rows[rid])
+        out[rid] = {"sessions": rows[rid], "metric_prefix": f"{p.node.role if unique else p.node.name}/"}
     return out
 
 
@@ -310,7 +349,7 @@ def _command(launcher: str, python: str, res: ResourcesSpec, run_json: str) -> l
 
 
 def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[str, str],
-            python: str, base_dir: str, experiment: str, code_dir: str | None) -> Run:
+            python: str, base_dir: str, experiment: str, code_dir: str | None, hparams: dict[str, Any]) -> Run:
     exp, node, res = p.exp, p.node, p.resources
     run_dir = dirs[rid]
     task_config = _map_refs(p.config, _path_ref(p.upstream, dirs, tasks))
@@ -325,7 +364,8 @@ def _finish(rid: str, p: _Pending, name: str, dirs: dict[str, str], tasks: dict[
         world_size=res.world_size, shards=node.shards, task_config=task_config,
         training=p.training, peft=exp.peft if p.training is not None and exp.peft.enabled else None,
         deepspeed_config=os.path.join(run_dir, "deepspeed.json") if p.deepspeed is not None else None,
-        tensorboard={**exp.tensorboard.model_dump(), "log_dir": os.path.join(run_dir, "tb")},
+        tensorboard={**exp.tensorboard.model_dump(), "log_dir": os.path.join(run_dir, "tb"),
+                     **(hparams if exp.tensorboard.log_hparams else {})},
         outputs={k: os.path.join(run_dir, v) for k, v in TASK_CONFIGS[node.task].all_outputs().items()},
         paths={d: os.path.join(run_dir, d) for d in ("checkpoints", "outputs", "logs", "tb")},
     ).model_dump(mode="json")

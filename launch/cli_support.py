@@ -1,9 +1,11 @@
 """What the CLI's verbs (`launch/cli/<verb>.py`) share: overrides and loading a spec, which
-ledger and experiment a watching command means, and asking before submitting."""
+ledger and experiment a watching command means, asking before submitting, and showing
+logs with their progress bars as a terminal would."""
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import sys
 from collections.abc import Callable
@@ -114,3 +116,43 @@ def int_between(low: int, high: int, what: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def last_states(text: str) -> str:
+    """`text` with each line shown as its last state: progress bars (tqdm) redraw a line by
+    writing '\r' and the new text, so a log holds every state of the bar on one line; a
+    terminal shows only the text after the last '\r' (a '\r' that ends the line, as in
+    '\r\n', moves the cursor and erases nothing)."""
+    return "\n".join(line.rstrip("\r").rpartition("\r")[2] for line in text.split("\n"))
+
+
+class LogReader:
+    """A growing log, read in chunks, as text with each line at its last state.
+
+    A chunk may end inside a line, inside a '\r\n' or inside a UTF-8 character: complete
+    lines are given out as they come, the line being written is kept (only its latest
+    state, so a bar that never ends its line does not grow the buffer) until it ends or
+    the log is done."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial = ""
+
+    def feed(self, chunk: bytes) -> str:
+        """The lines `chunk` completes, rendered, each with its newline."""
+        text = self._partial + self._decoder.decode(chunk)
+        complete, newline, partial = text.rpartition("\n")
+        body = partial.rstrip("\r")
+        self._partial = body.rpartition("\r")[2] + partial[len(body):]  # the state, and a '\r' of a '\r\n'
+        return last_states(complete) + newline if newline else ""
+
+    @property
+    def pending(self) -> str:
+        """The current state of the line being written (empty when none)."""
+        return last_states(self._partial)
+
+    def finish(self) -> str:
+        """What is left once the log is complete: the last line's state, with a newline."""
+        rest = last_states(self._partial + self._decoder.decode(b"", final=True))
+        self._partial = ""
+        return rest + "\n" if rest else ""

@@ -36,7 +36,7 @@ from specs.layout import snapshot_dir
 # run.json fields that differ between any two runs by construction; `experiment` is shown in the header
 PER_RUN = ("run_id", "run_name", "run_dir", "base_dir", "paths", "outputs", "deepspeed_config", "depends_on",
            "axes", "coordinates", "experiment")
-PER_RUN_NESTED = (("tensorboard", "log_dir"),)
+PER_RUN_NESTED = (("tensorboard", "log_dir"), ("tensorboard", "sessions"), ("tensorboard", "metric_prefix"))
 SHOWN_UPSTREAM_FIELDS = 5  # config fields of a differing upstream run shown before "..."
 WIDTH = 100  # a value longer than this is cut in the text output (never in --format json)
 

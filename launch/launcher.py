@@ -20,7 +20,7 @@ from typing import Any
 
 from compiler.plan import Plan, Run
 from launch import ledger as L
-from launch import rundir, snapshot
+from launch import rundir, snapshot, tb_farm
 from launch.emit import emit, provenance, same_run
 from launch.executors import Executor, for_record
 from launch.job import LOCK_WAIT_S
@@ -128,6 +128,7 @@ def record(loaded: LoadedSpec, plan: Plan, ledger: Ledger, sel: Selection, opts:
                            for r in plan.runs], prov)
     if opts.code is not None:
         ledger.set_code([r.id for r in sel.submit], opts.code.id)
+    tb_farm.farm(ledger.runs(plan.experiment), tb_farm.farm_dir(ledger.root, plan.experiment))  # a running tb follows
     for run_id, upstream in sel.blocked.items():
         up = ledger.get(upstream)
         ledger.set_state(run_id, L.UPSTREAM_FAILED, f"{up.name if up else upstream} did not complete")

@@ -297,7 +297,8 @@ class Ledger:
         return out
 
     def find(self, query: str, experiment: str | None = None) -> RunRecord:
-        """A run by id, id prefix, or name (within `experiment` when given)."""
+        """A run by id, id prefix, or name (within `experiment` when given). Several matches
+        are an error that lists them with their experiments and short ids."""
         candidates = self.runs(experiment)
         exact = [r for r in candidates if query in (r.id, r.name)]
         found = exact or [r for r in candidates if r.id.startswith(query) or r.name.startswith(query)]
@@ -308,9 +309,38 @@ class Ledger:
 
             close = get_close_matches(query, [r.name for r in candidates], n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise LedgerError(f"no run {query!r} in the ledger at {self.path}{hint}")
-        names = ", ".join(f"{r.name} ({r.id})" for r in found[:6])
-        raise LedgerError(f"{query!r} matches several runs: {names}; give more of the id")
+            where = f"experiment {experiment}" if experiment else "the ledger"
+            raise LedgerError(f"no run {query!r} in {where} at {self.path}{hint}")
+        short = short_ids(self.runs())
+        listed = ", ".join(f"{r.name} in {r.experiment} ({short[r.id]})" for r in found[:8])
+        more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+        raise LedgerError(f"{query!r} matches {len(found)} runs: {listed}{more}; give one of these ids")
+
+
+def short_ids(runs: Sequence[RunRecord], minimum: int = 6) -> dict[str, str]:
+    """Each run's shortest id prefix (at least `minimum` characters) that `Ledger.find`
+    resolves to it alone among `runs`, so that a table can show it and a command accept it:
+    no other run's id or name may start with it. Sorting puts the keys that share a prefix
+    with an id beside it, so only its nearest keys of other runs are compared."""
+    keys = sorted({(key, r.id) for r in runs for key in (r.id, r.name)})
+    out: dict[str, str] = {}
+    for i, (key, run_id) in enumerate(keys):
+        if key != run_id:
+            continue
+        shared = 0
+        for step in (-1, 1):
+            j = i + step
+            while 0 <= j < len(keys) and keys[j][1] == run_id:
+                j += step  # its own name
+            if 0 <= j < len(keys):
+                shared = max(shared, _shared_prefix(key, keys[j][0]))
+        out[run_id] = key[:max(minimum, shared + 1)]
+    return out
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    """How many leading characters `a` and `b` have in common."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
 def _bool(value: Any) -> int | None:

@@ -1,5 +1,6 @@
-"""`labspec report EXPERIMENT`: a Markdown table of every run's final metrics against its
-swept values, and PNG plots, written under the experiment's directory."""
+"""`labspec report EXPERIMENT`: the best grid point per held-out metric, a table per stage
+and plots, written as report.md and report.html (plots inline) under the experiment's
+directory; the tables and prose are printed too."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from launch.refresh import refresh
-    from launch.report import rehearsal_banner, table, write_report
+    from launch.report import write_report
 
     ledger, experiment = open_target(args.target, args.root)
     with ledger:
@@ -26,12 +27,11 @@ def run(args: argparse.Namespace) -> int:
             raise LabspecError(f"{args.target!r} is a run; report takes an experiment")
         runs = refresh(ledger, experiment)
         root = ledger.root
-    out = Path(root, experiment, "report")
-    section, files = write_report(experiment, runs, out)
-    print(rehearsal_banner(experiment) + table(runs))
-    if section:
-        print(section)
-    for path in files:
-        print(f"wrote {path}")
+    report = write_report(experiment, runs, Path(root, experiment, "report"))
+    print(report.terminal)
+    print(f"wrote {report.markdown}")
+    print(f"wrote {report.html} (plots inline)")
+    if report.images:
+        print(f"      and {len(report.images)} PNG plot{'s' if len(report.images) > 1 else ''} beside them")
     print(f"look closer: labspec tb {shlex.quote(experiment)} --root {shlex.quote(str(root))}")
     return 0

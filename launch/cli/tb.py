@@ -1,4 +1,6 @@
-"""`labspec tb EXPERIMENT`: TensorBoard over the experiment's runs, each under its name."""
+"""`labspec tb EXPERIMENT`: TensorBoard over the experiment's runs, each under its name,
+with its timeline and its HParams rows (`launch.tb_farm`); it follows the experiment as
+later launches add runs."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 from pathlib import Path
 
 from launch.cli_support import add_root, int_between, open_target
-from launch.ledger import RunRecord
+from launch.tb_farm import farm, farm_dir
 from specs.errors import LabspecError
 
 
@@ -23,53 +25,37 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def check_free(host: str, port: int) -> None:
-    """Refuse a busy port before printing a URL that would lead to someone else's server."""
+    """Refuse a busy port before printing a URL that would lead to someone else's server:
+    on every address the host name stands for ("localhost" is 127.0.0.1 and ::1, and a
+    browser may try either)."""
     try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-            s.bind((host, port))
-    except OSError as exc:
-        raise LabspecError(f"cannot serve on {host}:{port} ({exc.strerror}); pass another --port") from None
-
-
-def link_names(runs: list[RunRecord]) -> dict[str, str]:
-    """A TensorBoard run name per run: its name, with its id when two runs share a name
-    (after an override relaunch), never a path separator."""
-    names = [r.name for r in runs]
-    return {r.id: (r.name if names.count(r.name) == 1 else f"{r.name}-{r.id}").replace("/", "_") for r in runs}
-
-
-def farm(runs: list[RunRecord], where: Path) -> Path:
-    """A folder of links, one per run to its tb/ (and one to the experiment's timeline),
-    which TensorBoard reads as its logdir: any name and any path (commas, colons) work,
-    unlike --logdir_spec, and stale links of an earlier call are replaced."""
-    if where.is_dir():
-        for old in where.iterdir():
-            if old.is_symlink():
-                old.unlink()
-    where.mkdir(parents=True, exist_ok=True)
-    for run_id, name in link_names(runs).items():
-        run = next(r for r in runs if r.id == run_id)
-        (where / name).symlink_to(Path(run.run_dir, "tb"), target_is_directory=True)
-    timelines = {Path(r.run_dir).parent / "timeline" for r in runs}
-    for timeline in timelines:  # iterative routes' figures on one axis (runtime.core.tb)
-        name = "timeline" if len(timelines) == 1 else f"timeline-{timeline.parent.name}"
-        (where / name).symlink_to(timeline, target_is_directory=True)
-    return where
+        addresses = {(family, addr[0]) for family, *_, addr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    except socket.gaierror as exc:
+        raise LabspecError(f"--host {host}: {exc.strerror}; pass a host name or address of this machine") from None
+    for family, address in sorted(addresses):
+        try:
+            with socket.socket(family) as s:
+                s.bind((address, port))
+        except OSError as exc:
+            raise LabspecError(f"cannot serve on {address}:{port} ({exc.strerror}); pass another --port") from None
 
 
 def run(args: argparse.Namespace) -> int:
     ledger, experiment = open_target(args.target, args.root)
     with ledger:
         runs = ledger.runs(experiment)
-        root = ledger.dir
+        root = ledger.root
     if not runs:
         raise LabspecError(f"no runs recorded for {args.target}")
     exe = shutil.which("tensorboard") or str(Path(sys.executable).with_name("tensorboard"))
     if not Path(exe).exists():
         raise LabspecError("tensorboard is not installed here (pip install tensorboard)")
     check_free(args.host, args.port)
-    logdir = farm(runs, root / "tb" / (experiment or runs[0].experiment))
+    logdir = farm(runs, farm_dir(root, experiment or runs[0].experiment))
     cmd = [exe, "--logdir", str(logdir), "--host", args.host, "--port", str(args.port)]
-    print(f"TensorBoard for {experiment or args.target}: http://{args.host}:{args.port}/", flush=True)
+    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
+    print(f"TensorBoard for {experiment or args.target}: {url}\n"
+          f"  the timeline, unsmoothed: {url}?smoothing=0&runFilter=timeline#timeseries\n"
+          f"  one row per grid point:   {url}#hparams", flush=True)
     sys.stderr.flush()
     os.execv(exe, cmd)  # become TensorBoard: Ctrl-C or a signal stops it, no orphan left behind

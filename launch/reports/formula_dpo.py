@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from launch.jsonfile import numbers, read_object
 from launch.ledger import RunRecord
 
 METRICS = (("bleu", "BLEU ↑"), ("edit_distance", "edit distance ↓"), ("exact_match", "exact match ↑"),
            ("validity", "validity (KaTeX) ↑"))
 MODELS = {0: "SFT", 1: "DPO"}  # an evaluation's model index
+TITLES = {"formula_before_after.png": "Test split: SFT vs DPO"}
 
 
 def _cell(metrics: dict[str, float], key: str) -> str:
@@ -18,8 +20,13 @@ def _cell(metrics: dict[str, float], key: str) -> str:
 
 
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
-    from launch.report import coordinates_of, final_metrics
-    from launch.report import point_label as _point
+    from launch.report import coordinates_of, final_metrics, point_label, varying_axes
+    from launch.reports.tables import md_table
+
+    varying = varying_axes(runs)
+
+    def _point(run: RunRecord) -> str:
+        return point_label(run, varying)
 
     rows: list[tuple[str, str, str, str, dict[str, float]]] = []  # split, subset, model, point, metrics
     for run in runs:
@@ -28,16 +35,16 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
             continue
         split, model = str(c.get("split")), MODELS.get(int(c.get("model_index") or 0), "?")
         m = final_metrics(run.run_dir)
-        rows.append((split, "all", model, _point(run), m))
+        counted = numbers(read_object(Path(run.run_dir, "outputs", "metrics.json"))).get("samples")
+        rows.append((split, "all", model, _point(run), m if counted is None else {**m, "samples": counted}))
         for subset in sorted({k.split("/")[0] for k in m if "/" in k and not k.startswith("delta/")}):
             rows.append((split, subset, model, _point(run), {k.split("/", 1)[1]: v for k, v in m.items()
                                                               if k.startswith(subset + "/")}))
     rows.sort(key=lambda r: (r[0] != "test", r[1] != "all", r[1], r[3], r[2] != "SFT"))
     header = ["split", "subset", "model", "grid point", *(label for _, label in METRICS), "samples"]
-    lines = ["## Before and after DPO", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for split, subset, model, point, m in rows:
-        lines.append("| " + " | ".join([split, subset, model, point, *(_cell(m, k) for k, _ in METRICS),
-                                        str(int(m["samples"])) if "samples" in m else ""]) + " |")
+    cells = [[split, subset, model, point, *(_cell(m, k) for k, _ in METRICS),
+              str(int(m["samples"])) if "samples" in m else ""] for split, subset, model, point, m in rows]
+    lines = ["## Before and after DPO", "", md_table(header, cells, keep=4)]
     mined = [(r, final_metrics(r.run_dir)) for r in runs if coordinates_of(r).get("role") == "pairs"]
     for run, m in mined:
         if "pairs" in m:
@@ -55,21 +62,15 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
 def _plot(results: list[tuple[str, str, dict[str, float]]], out: Path) -> list[Path]:
     if not results:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from launch.reports import figures
 
     keys = [k for k, _ in METRICS if any(k in m for _, _, m in results)]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, (ax,) = figures.panels(1, panel_in=(7, 3.5))
     width = 0.8 / len(results)
     for i, (model, point, m) in enumerate(results):
         ax.bar([j + i * width for j in range(len(keys))], [m.get(k, 0.0) for k in keys], width,
                label=model if point == "-" else f"{model} ({point})")
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))], [dict(METRICS)[k] for k in keys], fontsize=8)
     ax.set(ylim=(0, 1), title="test split: SFT vs DPO")
-    ax.legend(fontsize=7)
-    path = out / "formula_before_after.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [path]
+    figures.legend(ax)
+    return [figures.save(fig, out / "formula_before_after.png")]

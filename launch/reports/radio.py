@@ -8,10 +8,17 @@ from pathlib import Path
 
 from launch.ledger import RunRecord
 
+TITLES = {"radio_mllm_variants.png": "MLLM exact match by vision encoder"}
+
 
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
-    from launch.report import coordinates_of, final_metrics
-    from launch.report import point_label as _point
+    from launch.report import coordinates_of, final_metrics, point_label, varying_axes
+    from launch.reports.tables import md_table
+
+    varying = varying_axes(runs)
+
+    def _point(run: RunRecord) -> str:
+        return point_label(run, varying)
 
     lines: list[str] = []
     for run in runs:
@@ -23,30 +30,26 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
             lines += [f"## Student fidelity to each teacher ({_point(run)})", "",
                       "Cosine similarity of the student's adapted outputs to the teacher's, held-out images; "
                       "baseline: the teacher's mean output over the training images, whatever the image.", "",
-                      "| teacher | summary | summary baseline | features | features baseline |",
-                      "|---|---|---|---|---|"]
-            lines += ["| " + " | ".join([t, *(_fmt(m.get(f"fidelity/{t}/{k}")) for k in (
-                "summary", "summary_mean_baseline", "features", "features_mean_baseline"))]) + " |"
-                for t in teachers]
-            lines.append("")
+                      md_table(["teacher", "summary", "summary baseline", "features", "features baseline"],
+                               [[t, *(_fmt(m.get(f"fidelity/{t}/{k}")) for k in (
+                                   "summary", "summary_mean_baseline", "features", "features_mean_baseline"))]
+                                for t in teachers])]
         encoders = sorted({k.split("/", 1)[1] for k in m if k.startswith(("knn/", "linear/"))},
                           key=lambda e: (not e.startswith("student"), e))
         if encoders:
             lines += ["## Encoders on frozen summary features", "",
                       "`student:T` is the student's summary head for teacher T.", "",
-                      "| encoder | kNN (k=20) | linear probe |", "|---|---|---|"]
-            lines += [f"| {e} | {_fmt(m.get(f'knn/{e}'))} | {_fmt(m.get(f'linear/{e}'))} |" for e in encoders]
-            lines.append("")
+                      md_table(["encoder", "kNN (k=20)", "linear probe"],
+                               [[e, _fmt(m.get(f"knn/{e}")), _fmt(m.get(f"linear/{e}"))] for e in encoders])]
     variants = [(str(c["variant"]), _point(r), final_metrics(r.run_dir)) for r in runs
                 if (c := coordinates_of(r)).get("role") == "evaluate" and c.get("variant")]
     images: list[Path] = []
     if variants:
         questions = sorted({k for _, _, m in variants for k in m if k.startswith("exact_match/")})
         lines += ["## MLLM on each encoder variant", "",
-                  "| variant | grid point | exact match | " + " | ".join(q.split("/", 1)[1] for q in questions) + " |",
-                  "|" + "---|" * (3 + len(questions))]
-        lines += [f"| {v} | {p} | {_fmt(m.get('exact_match'))} | " + " | ".join(_fmt(m.get(q)) for q in questions)
-                  + " |" for v, p, m in variants]
+                  md_table(["variant", "grid point", "exact match", *(q.split("/", 1)[1] for q in questions)],
+                           [[v, p, _fmt(m.get("exact_match")), *(_fmt(m.get(q)) for q in questions)]
+                            for v, p, m in variants], keep=2)]
         images = _plot(variants, out)
     return "\n".join(lines) + ("\n" if lines else ""), images
 
@@ -56,16 +59,13 @@ def _fmt(value: float | None) -> str:
 
 
 def _plot(variants: list[tuple[str, str, dict[str, float]]], out: Path) -> list[Path]:
-    import matplotlib
+    from launch.reports import figures
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(variants)), 3.2))
+    width = min(figures.MAX_WIDTH_IN, max(4.0, 1.2 * len(variants)))
+    fig, (ax,) = figures.panels(1, panel_in=(width, 3.2))
     labels = [v if p == "-" else f"{v}\n{p}" for v, p, _ in variants]
     ax.bar(labels, [m.get("exact_match", 0.0) for _, _, m in variants])
     ax.set(ylim=(0, 1), ylabel="exact match", title="MLLM by vision encoder")
-    path = out / "radio_mllm_variants.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [path]
+    if len(variants) > 6:
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    return [figures.save(fig, out / "radio_mllm_variants.png")]

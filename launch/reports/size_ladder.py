@@ -7,11 +7,15 @@ time). A heatmap per intervention and score-against-size lines, one per ability.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from launch.jsonfile import read_object
 from launch.ledger import RunRecord
+
+TITLES = {"ladder_heatmap.png": "Score per ability and model, each intervention",
+          "ladder_lines.png": "Score against model size (± standard error)"}
 
 
 def _fmt(value: Any, se: Any = None) -> str:
@@ -26,6 +30,7 @@ def _size(n: float) -> str:
 
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
     from launch.report import coordinates_of
+    from launch.reports.tables import md_table
 
     agg = next((r for r in runs if coordinates_of(r).get("role") == "aggregate"), None)
     path = Path(agg.run_dir, "outputs", "ladder.json") if agg else None
@@ -38,79 +43,61 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
     interventions = list(dict.fromkeys(r["intervention"] for r in rows))
     abilities = sorted({r["ability"] for r in rows})
     cell = {(r["intervention"], r["ability"], r["model"]): r for r in rows}
-    head = "| ability | " + " | ".join(f"{m} ({_size(s)})" for s, m in models) + " |"
-    rule = "|" + "---|" * (len(models) + 1)
+    head = ["ability", *(f"{m} ({_size(s)})" for s, m in models)]
+
+    def grid(iv: str, show: Callable[[dict[str, Any]], str], empty: str = "") -> str:
+        """One intervention's ability x model table of `show(cell)`."""
+        return md_table(head, [[a, *(show(cell[(iv, a, m)]) if (iv, a, m) in cell else empty for _, m in models)]
+                               for a in abilities])
+
     lines = ["## The ladder", ""]
     for iv in interventions:
-        lines += [f"### {iv}: score ± standard error", "", head, rule]
-        for a in abilities:
-            lines.append(f"| {a} | " + " | ".join(_fmt(cell[(iv, a, m)]["score"], cell[(iv, a, m)]["stderr"])
-                                                  if (iv, a, m) in cell else "n/a" for _, m in models) + " |")
-        lines += ["", f"Retention ({iv}: score / the largest model's)", "", head, rule]
-        for a in abilities:
-            lines.append(f"| {a} | " + " | ".join(_fmt(cell[(iv, a, m)]["retention"]) if (iv, a, m) in cell else ""
-                                                  for _, m in models) + " |")
+        lines += [f"### {iv}: score ± standard error", "", grid(iv, lambda c: _fmt(c["score"], c["stderr"]), "n/a"),
+                  f"Retention ({iv}: score / the largest model's)", "", grid(iv, lambda c: _fmt(c["retention"]))]
         if any(r["gain"] is not None for r in rows if r["intervention"] == iv):
-            lines += ["", f"Gain of {iv} over plain decoding", "", head, rule]
-            for a in abilities:
-                lines.append(f"| {a} | " + " | ".join(
-                    _fmt(cell[(iv, a, m)]["gain"], cell[(iv, a, m)]["gain_stderr"]) if (iv, a, m) in cell else ""
-                    for _, m in models) + " |")
+            lines += [f"Gain of {iv} over plain decoding", "", grid(iv, lambda c: _fmt(c["gain"], c["gain_stderr"]))]
         if any(r["pass_at_n"] is not None for r in rows if r["intervention"] == iv):
-            lines += ["", f"Oracle pass@n ({iv}: any of the n samples right; the gap to the score is the "
-                          "vote's or verifier's)", "", head, rule]
-            for a in abilities:
-                lines.append(f"| {a} | " + " | ".join(_fmt(cell[(iv, a, m)]["pass_at_n"]) if (iv, a, m) in cell
-                                                      else "" for _, m in models) + " |")
-        lines.append("")
-    lines += ["### Cost: generated tokens per question / wall seconds per cell", "",
-              "| intervention | " + " | ".join(m for _, m in models) + " |", "|" + "---|" * (len(models) + 1)]
+            lines += [f"Oracle pass@n ({iv}: any of the n samples right; the gap to the score is the "
+                      "vote's or verifier's)", "", grid(iv, lambda c: _fmt(c["pass_at_n"]))]
+    cost = []
     for iv in interventions:
         first = {m: next((r for r in rows if r["intervention"] == iv and r["model"] == m), None) for _, m in models}
-        lines.append(f"| {iv} | " + " | ".join(
-            f"{_fmt(r['tokens_per_question'])} / {r['wall_seconds']:.0f} s" if r and r["wall_seconds"] is not None
-            else "" for r in first.values()) + " |")
+        cost.append([iv, *(f"{_fmt(r['tokens_per_question'])} / {r['wall_seconds']:.0f} s"
+                           if r and r["wall_seconds"] is not None else "" for r in first.values())])
+    lines += ["### Cost: generated tokens per question / wall seconds per cell", "",
+              md_table(["intervention", *(m for _, m in models)], cost)]
     return "\n".join(lines) + "\n", _plots(rows, models, interventions, abilities, out)
 
 
 def _plots(rows: list[dict[str, Any]], models: list[tuple[float, str]], interventions: list[str],
            abilities: list[str], out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from launch.reports import figures
 
     cell = {(r["intervention"], r["ability"], r["model"]): r for r in rows}
     written = []
-    fig, axes = plt.subplots(1, len(interventions), figsize=(3.2 * len(interventions) + 1, 0.5 * len(abilities) + 2),
-                             squeeze=False)
-    for ax, iv in zip(axes[0], interventions, strict=True):
+    fig, axes = figures.panels(len(interventions), max_cols=2, panel_in=(4.4, 0.45 * len(abilities) + 1.4))
+    for i, (ax, iv) in enumerate(zip(axes, interventions, strict=True)):
         grid = [[cell[(iv, a, m)]["score"] if (iv, a, m) in cell else float("nan") for _, m in models]
                 for a in abilities]
         ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(len(models)), [_size(s) for s, _ in models], fontsize=7)
-        ax.set_yticks(range(len(abilities)), abilities, fontsize=7)
+        ax.set_xticks(range(len(models)), [_size(s) for s, _ in models], fontsize=7, rotation=45)
+        ax.set_yticks(range(len(abilities)), abilities if i % 2 == 0 else [""] * len(abilities), fontsize=7)
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
                 if not math.isnan(v):
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.5 else "k")
         ax.set_title(iv, fontsize=9)
-    path = out / "ladder_heatmap.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    written.append(path)
-    fig, axes = plt.subplots(1, len(interventions), figsize=(3.4 * len(interventions), 3), squeeze=False,
-                             sharey=True)
-    for ax, iv in zip(axes[0], interventions, strict=True):
+    written.append(figures.save(fig, out / "ladder_heatmap.png"))
+    fig, axes = figures.panels(len(interventions), max_cols=3, panel_in=(3.0, 2.8))
+    for ax, iv in zip(axes, interventions, strict=True):
         for a in abilities:
             pts = [(s, cell[(iv, a, m)]["score"], cell[(iv, a, m)]["stderr"]) for s, m in models if (iv, a, m) in cell]
             if pts:
                 ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
                             label=a, capsize=2)
         ax.set(xscale="log", xlabel="parameters", title=iv, ylim=(0, 1))
-        ax.legend(fontsize=7)
-    path = out / "ladder_lines.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    written.append(path)
+        ax.set_xticks([s for s, _ in models], [_size(s) for s, _ in models], fontsize=7)
+        ax.minorticks_off()
+        figures.legend(ax)
+    written.append(figures.save(fig, out / "ladder_lines.png"))
     return written

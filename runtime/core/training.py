@@ -121,9 +121,12 @@ def finish(trainer: Any, tokenizer: Any, run: RunConfig, summary: dict[str, Any]
 
 
 def record(trainer: Any, run: RunConfig, summary: dict[str, Any], primary: str = "train_loss") -> None:
-    """A trained run's summary (on rank 0): metrics.json, TensorBoard at the last step, and
-    the experiment's timeline when the run has a place on it."""
-    results.finish(run, summary, primary, tb_prefix="final/", step=trainer.state.global_step)
+    """A trained run's summary (on rank 0): metrics.json, its HParams rows, and the
+    experiment's timeline when the run has a place on it. Not as points in its own tb/: its
+    curves are there already, and single points would sort among them."""
+    if Path(run.outputs.get("model", "")).is_dir():  # where its evaluations go on a step axis
+        results.mark_trained(run.outputs["model"], trainer.state.global_step)
+    results.finish(run, summary, primary, tb_prefix=None, step=trainer.state.global_step)
 
 
 def summary_of(result: Any, resume: str | None, **extra: Any) -> dict[str, Any]:

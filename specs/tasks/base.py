@@ -109,8 +109,20 @@ def task(cls: type[T]) -> type[T]:
     return cls
 
 
+class HParamsSession(Section):
+    """One row of TensorBoard's HParams table (`<experiment>/hparams/<name>`): a grid point,
+    and in iterative routes one model of it. Every run of the point writes its final figures
+    there, so the row joins all its stages."""
+
+    name: str = Field(min_length=1, description="its folder under the experiment's hparams/")
+    hparams: dict[str, JsonValue] = Field(description="the swept keys that vary, and `model` in iterative routes")
+
+
 class TensorBoardConfig(TensorBoardSpec):
     log_dir: str
+    sessions: list[HParamsSession] = Field(
+        default_factory=list, description="the HParams rows the run's final figures join (a shared run: several)")
+    metric_prefix: str = Field("", description="its figures' names in those rows: its stage (or role) and '/'")
 
 
 class RunConfig(Section):

@@ -216,3 +216,34 @@ def test_size_ladder_refuses_models_larger_than_a_node(write_spec):
 
     with pytest.raises(CompileError, match="more than one node's 8"):
         compile(load_spec(EXAMPLES / "size_ladder.yaml", ["resources.gpu_mem_gb=16"]))
+
+
+def test_hparams_rows_are_grid_points_keyed_by_what_varies():
+    """One TensorBoard HParams row per grid point; a shared run joins every row of its points;
+    a key swept over one value is not a hyperparameter; figures are named by stage."""
+    plan = compile(load_spec(REPO / "specs/examples/formula_dpo-tiny.yaml",
+                             ["sweep.grid.formula.dpo.beta=[0.1,0.5]", "sweep.seeds=[0]"]))
+    tb = {r.name: r.config["tensorboard"] for r in plan.runs}
+    assert tb["sft"]["sessions"] == [{"name": "beta=0.1", "hparams": {"formula.dpo.beta": 0.1}},
+                                     {"name": "beta=0.5", "hparams": {"formula.dpo.beta": 0.5}}]
+    assert tb["dpo__beta=0.5"]["sessions"] == [{"name": "beta=0.5", "hparams": {"formula.dpo.beta": 0.5}}]
+    assert tb["sft"]["metric_prefix"] == "sft/" and tb["evaluate_dpo_test__beta=0.1"]["metric_prefix"] == \
+        "evaluate_dpo_test/"
+
+
+def test_iterative_routes_get_a_row_per_model_with_figures_by_role():
+    plan = compile(load_spec(REPO / "specs/examples/spin-tiny.yaml"))
+    tb = {r.name: r.config["tensorboard"] for r in plan.runs}
+    assert tb["sft"]["sessions"] == [{"name": "model=0", "hparams": {"model": 0}}]
+    assert tb["evaluate_start"]["sessions"] == tb["sft"]["sessions"]
+    for name in ("generate_t1", "pairs_t1", "train_t1", "evaluate_t1"):
+        assert tb[name]["sessions"] == [{"name": "model=2", "hparams": {"model": 2}}], name
+    assert [tb[n]["metric_prefix"] for n in ("sft", "train_t1", "evaluate_t1")] == ["train/", "train/", "evaluate/"]
+
+
+def test_without_a_sweep_the_one_row_is_the_experiment():
+    plan = compile(load_spec(REPO / "specs/examples/radio-tiny.yaml"))
+    one = [{"name": "radio-tiny", "hparams": {"experiment": "radio-tiny"}}]
+    for run in plan.runs:
+        assert run.config["tensorboard"]["sessions"] == one
+        assert run.config["tensorboard"]["metric_prefix"] == f"{run.stage}/"

@@ -444,15 +444,14 @@ def test_odd_outputs_never_break_status_report_or_tensorboard(tmp_path):
     assert code == 0, err
     code, _, err = run_cli("report", "slow", "--root", root)
     assert code == 0 and "Traceback" not in err, err
-    from launch.cli.tb import farm
     from launch.ledger import Ledger
+    from launch.tb_farm import farm
 
     with Ledger(root, create=False) as ledger:
         logdir = farm(ledger.runs("slow"), tmp_path / "farm")
     names = sorted(p.name for p in logdir.iterdir())
-    assert names == sorted(f"smoke_0-{r['id']}" for r in rows) + ["timeline"]
-    assert all((logdir / n).resolve() == Path(r["run_dir"], "tb") for n, r in zip(names, sorted(
-        rows, key=lambda r: f"smoke_0-{r['id']}"), strict=False))
+    assert names == sorted([f"smoke_0-{r['id']}" for r in rows] + ["hparams", "timeline"])
+    assert all((logdir / f"smoke_0-{r['id']}").resolve() == Path(r["run_dir"], "tb") for r in rows)
 
 
 @pytest.mark.usefixtures("slurm_cluster")

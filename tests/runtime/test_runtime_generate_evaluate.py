@@ -19,7 +19,8 @@ def gen_config(tmp_path: Path, assets: Path, **generation: object) -> Any:
     return run_config(tmp_path, "generate", {
         "model": {"name_or_path": str(assets / "tiny-lm"), "dtype": "fp32"},
         "prompts": {"path": str(assets / "tiny-chat" / "test.jsonl")},
-        "generation": {"max_new_tokens": 6, "batch_size": 16, **generation}, "sample_seed": 0}, base_dir=Path("/"))
+        "generation": {"max_new_tokens": 6, "batch_size": 16, **generation}, "sample_seed": 0}, base_dir=Path("/"),
+        tensorboard={"enabled": True, "log_dir": str(tmp_path / "tb")})
 
 
 def test_sharded_generation_merges_in_order_and_resumes(tmp_path, tiny_assets, monkeypatch):
@@ -43,6 +44,11 @@ def test_sharded_generation_merges_in_order_and_resumes(tmp_path, tiny_assets, m
     assert all(len(r["generations"]) == 2 and "completion" in r for r in merged)
     shard0 = (tmp_path / "outputs" / "generations.shard0-of-2.jsonl").read_text().splitlines()
     assert len(shard0) == 32 and len({json.loads(line)["index"] for line in shard0}) == 32
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tb"))  # the last shard to finish logs the run's figures
+    acc.Reload()
+    assert acc.Scalars("~generate/prompts")[0].value == 64 and acc.Scalars("~generate/tokens_per_second")
 
 
 def test_batched_greedy_generation_matches_one_prompt_at_a_time(tiny_assets):
@@ -95,7 +101,7 @@ evaluation:
 
     acc = EventAccumulator(str(Path(row["run_dir"], "tb")))
     acc.Reload()
-    assert {"eval/exact_match", "eval/perplexity"} <= set(acc.Tags()["scalars"])
+    assert {"~eval/exact_match", "~eval/perplexity"} <= set(acc.Tags()["scalars"])  # single points sort last
 
 
 def test_missing_models_and_other_versions_are_clear_errors(tmp_path, monkeypatch):
@@ -116,20 +122,28 @@ def test_missing_models_and_other_versions_are_clear_errors(tmp_path, monkeypatc
     assert main([str(tmp_path / "folder")]) == 2  # a run dir without run.json
 
 
-def test_hparams_record_the_swept_values(tmp_path):
+def test_final_figures_join_the_runs_hparams_rows(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from runtime.core.tb import log_final
 
-    config = run_config(tmp_path, "smoke", {"steps": 1, "checkpoint_every": 1, "step_seconds": 0, "value": 1},
-                        tensorboard={"enabled": True, "log_hparams": True, "log_dir": str(tmp_path / "tb")},
-                        axes={"training.lr": 0.001, "spin.beta": 0.1}, stage="train_t0")
-    log_final(config, {"eval/accuracy": 0.5})
-    acc = EventAccumulator(str(tmp_path / "tb"))
-    acc.Reload()
-    assert acc.Scalars("eval/accuracy")[0].value == 0.5
-    plugin = acc.PluginTagToContent("hparams")
-    assert plugin and b"training.lr" in b"".join(plugin.values())
+    sessions = [{"name": f"lr={lr}", "hparams": {"training.lr": lr}} for lr in (0.001, 0.003)]  # a shared run
+    config = run_config(tmp_path / "run", "smoke", {"steps": 1, "checkpoint_every": 1, "step_seconds": 0, "value": 1},
+                        tensorboard={"enabled": True, "log_hparams": True, "log_dir": str(tmp_path / "run" / "tb"),
+                                     "sessions": sessions, "metric_prefix": "evaluate/"},
+                        axes={"training.lr": 0.001}, stage="evaluate")
+    log_final(config, {"accuracy": 0.5, "samples": 8, "bad": float("nan")}, "eval/", step=7)
+    own = EventAccumulator(str(tmp_path / "run" / "tb"))
+    own.Reload()
+    assert [(e.step, e.value) for e in own.Scalars("~eval/accuracy")] == [(7, 0.5)]
+    with pytest.raises(KeyError):  # no hparams in a run's own tb/: its rows are the point's sessions
+        own.PluginTagToContent("hparams")
+    for lr in (0.001, 0.003):
+        acc = EventAccumulator(str(tmp_path / "hparams" / f"lr={lr}"))
+        acc.Reload()
+        assert acc.Scalars("~evaluate/accuracy")[0].value == 0.5 and "~evaluate/bad" not in acc.Tags()["scalars"]
+        (content,) = acc.PluginTagToContent("hparams").values()
+        assert b"training.lr" in content and f"lr={lr}".encode() in content
 
 
 def test_hub_ids_stay_hub_ids_and_local_paths_resolve(tmp_path, monkeypatch, tiny_assets):

@@ -131,12 +131,18 @@ def test_tiny_spin_two_iterations_end_to_end(tmp_path, tiny_assets):
     assert acc.Scalars("spin/margins")[1].value == pytest.approx(metrics(rows["train_t1"])["rewards/margins"])
     assert acc.Scalars("spin/rewards/real") and acc.Scalars("spin/rewards/generated") and acc.Scalars("spin/accuracy")
 
-    from launch.cli.tb import farm
     from launch.ledger import Ledger
+    from launch.tb_farm import farm
 
     with Ledger(str(tmp_path / "runs"), create=False) as ledger:
         logdir = farm(ledger.runs("spin-tiny"), tmp_path / "farm")
     assert (logdir / "timeline").resolve() == tmp_path / "runs" / "spin-tiny" / "timeline"
+    # one HParams row per model, its figures under their roles, so iterations line up
+    row = EventAccumulator(str(logdir / "hparams" / "model=2"))
+    row.Reload()
+    assert row.Scalars("~evaluate/exact_match")[0].value == pytest.approx(metrics(rows["evaluate_t1"])["exact_match"])
+    assert row.Scalars("~train/rewards/margins")[0].value == pytest.approx(metrics(rows["train_t1"])["rewards/margins"])
+    assert b"model" in b"".join(row.PluginTagToContent("hparams").values())
 
     code, out, _ = run_cli("report", "spin-tiny", "--root", tmp_path / "runs")
     assert code == 0 and "## SPIN per iteration" in out
