@@ -23,6 +23,7 @@ bench: setup
 	.venv/bin/python bench/generation.py
 	.venv/bin/python bench/trainer_overhead.py
 	.venv/bin/python -m bench.code_snapshot
+	.venv/bin/python -m bench.local_parallel
 	.venv/bin/python bench/katex_validity.py
 	.venv/bin/python bench/distill_throughput.py
 	tests/cluster/up.sh && SLURM_CONF=/tmp/labspec-cluster/etc/slurm.conf .venv/bin/python bench/submit_grid.py

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +96,14 @@ class RunTask:
                                         f"({owner.describe() if owner else 'its ranks'}); wait for it to end or "
                                         "cancel it (labspec cancel)")
 
-    def start(self) -> int:
-        """Start the launch script (its own process group, dying with this process); its pid."""
+    def start(self, extra_env: Mapping[str, str] | None = None) -> int:
+        """Start the launch script (its own process group, dying with this process), with
+        `extra_env` on top of ours (the local executor's port, threads and GPUs); its pid."""
         logs = Path(self.run_dir, "logs")
         logs.mkdir(parents=True, exist_ok=True)
         me = os.getpid()
-        env = {**os.environ, "LABSPEC_SHARD": str(self.shard), "LABSPEC_NUM_SHARDS": str(self.shards),
+        env = {**os.environ, **(extra_env or {}), "LABSPEC_SHARD": str(self.shard),
+               "LABSPEC_NUM_SHARDS": str(self.shards),
                "LABSPEC_STARTER": f"{me}:{rundir.start_time(me)}"}  # the run's processes die with this one
         pass_fds: tuple[int, ...] = ()
         env.pop("LABSPEC_RUN_LOCK_FD", None)
@@ -147,6 +150,12 @@ class RunTask:
         with contextlib.suppress(OSError):  # a full disk must not fail a finished run
             rundir.mark_completed(self.run_dir, self.slot, os.environ.get("SLURM_JOB_ID", f"local:{self.pid}"))
         return code
+
+    def send(self, sig: int) -> None:
+        """Send `sig` to the run's process group, if it still runs."""
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, sig)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the run's process group: `sig` (the runtime checkpoints on SIGTERM), then

@@ -2,6 +2,8 @@
 
 --format table (default): one row per run; scripts: each run's launch script and
 DeepSpeed config; json: everything, for tools. --emit [DIR] also writes the run dirs.
+--check-cluster also checks every run against the SLURM cluster's partitions (the check
+`labspec launch` makes before submitting); its findings go to stderr.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from launch.cli_support import add_overrides, add_rehearsal, load_and_compile, r
 
 if TYPE_CHECKING:
     from compiler.plan import Plan
+    from specs.loader import LoadedSpec
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -29,11 +32,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_rehearsal(parser)
     parser.add_argument("--executor", choices=("local", "slurm"), default="local",
                         help="with --rehearse: the executor it is planned for (resources differ)")
+    parser.add_argument("--check-cluster", action="store_true",
+                        help="check every run against this SLURM cluster's partitions (sinfo), as launch does "
+                        "before submitting: exit 1 with each problem at its spec line, else say where each stage fits")
 
 
 def run(args: argparse.Namespace) -> int:
+    executor = "slurm" if args.check_cluster else args.executor
     loaded, plan = load_and_compile(args.spec, args.overrides, output_root=args.emit or None,
-                                    rehearsal=rehearsal_of(args, args.executor))
+                                    rehearsal=rehearsal_of(args, executor))
     out = sys.stdout
     if args.format == "json":
         # compact, one shot: json's C encoder. json.dump and indent= take the pure-Python
@@ -48,7 +55,19 @@ def run(args: argparse.Namespace) -> int:
 
         written = emit(plan, loaded)
         print(f"wrote {written} run dirs under {plan.output_root}/{plan.experiment}", file=sys.stderr)
+    if args.check_cluster:
+        check_cluster(loaded, plan)
     return 0
+
+
+def check_cluster(loaded: LoadedSpec, plan: Plan) -> None:
+    """Every run against the cluster, as `launch` checks before submitting; ClusterMismatch
+    (exit 1) lists every problem. Nothing is submitted either way."""
+    from launch.executors.slurm import SlurmExecutor
+    from launch.executors.slurm.preflight import Preflight
+
+    executor = SlurmExecutor(preflight=Preflight(unreadable_hint="is this a SLURM login node? (check SLURM_CONF)"))
+    executor.check_fit(list(plan.runs), loaded, lambda line: print(line, file=sys.stderr))
 
 
 def table(plan: Plan) -> str:

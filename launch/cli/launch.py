@@ -24,6 +24,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-dirty", action="store_true",
                         help="launch although the spec's repository has uncommitted changes (recorded)")
     parser.add_argument("--hold", action="store_true", help="submit held (release with scontrol release)")
+    parser.add_argument("--no-preflight", action="store_true",
+                        help="on SLURM: submit without first checking the runs against the cluster's partitions "
+                        "(sinfo), for a cluster that hides its configuration")
+    parser.add_argument("--jobs", type=int_between(1, 10_000, "a number of runs"), default=None, metavar="N",
+                        help="local executor: at most N runs at once (default: as many as the machine's GPUs, "
+                        "CPUs and memory hold, counted from each run's resources)")
     parser.add_argument("--array-parallelism", type=int_between(1, 100_000, "a number of tasks"), default=64,
                         metavar="N",
                         help="at most N tasks of one job array run at once (default 64)")
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise LabspecError("--force resubmits runs that are pending, running or done, and a rehearsal never "
                            "touches runs it did not make: drop --force (--retry-failed reruns failed rehearsal "
                            "runs; to rehearse from scratch, remove the <name>.rehearsal folder)")
-    executor = choose(args.executor, args.array_parallelism, args.hold)
+    executor = choose(args.executor, args.array_parallelism, args.hold, args.jobs, not args.no_preflight)
     code = snapshot.take()  # once: every spec of this launch runs the same code
     failures = 0
 
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.yes and not args.dry_run:  # ask without holding the lock: other commands go on
                 with ledger.locked():
                     asked = prepare(plan, ledger, opts, log)
+                executor.check_fit(asked.submit, loaded, log)  # refused before asking (SLURM: one sinfo)
                 print(summary(plan, asked, executor.name), file=sys.stderr)
                 if asked.submit and not confirm(f"{'Submit' if executor.name == 'slurm' else 'Run'} "
                                                 f"{len(asked.submit)} runs?"):
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                     sys.stdout.write(executor.dry_run(plan, ledger, sel))
                     print(summary(plan, sel, executor.name), file=sys.stderr)
                     continue
+                executor.check_fit(sel.submit, loaded, log)  # nothing recorded or submitted when it does not fit
                 if asked is None or {r.id for r in sel.submit} != {r.id for r in asked.submit}:
                     print(summary(plan, sel, executor.name), file=sys.stderr)
                 if sel.submit or sel.adopted:
@@ -118,7 +126,8 @@ def rerun(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     with Ledger(ledger_root(args.root), create=False) as ledger:
         plan, prov = plan_rerun(ledger, args.rerun)
         (run,) = plan.runs
-        executor = choose(args.executor, args.array_parallelism, args.hold)
+        executor = choose(args.executor, args.array_parallelism, args.hold, args.jobs, not args.no_preflight)
+        executor.check_fit([run], None, log)
         sel = Selection(submit=[run])
         if args.dry_run:
             sys.stdout.write(executor.dry_run(plan, ledger, sel))

@@ -23,6 +23,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, ClassVar
 
@@ -30,15 +31,19 @@ from compiler.plan import Plan, Run
 from launch import ledger as L
 from launch import rundir
 from launch.executors.base import Executor
+from launch.executors.machine import Machine, Need, Pool, too_big
 from launch.job import EXIT_REQUEUE, RunFailed, RunTask
 from launch.ledger import Ledger, LedgerError, RunRecord
 from launch.refresh import block_dependents
+from specs.errors import LabspecError
 
 if TYPE_CHECKING:
     from launch.launcher import Selection
+    from specs.loader import LoadedSpec
 
 Log = Callable[[str], None]
 GRACE_S = 60.0  # a stopped run's time to save its checkpoint before SIGKILL
+POLL_S = 0.2  # how often running runs are looked at
 
 
 class LauncherSignal(KeyboardInterrupt):
@@ -65,11 +70,31 @@ def signals_as_interrupts() -> Iterator[None]:
 class LocalExecutor(Executor):
     name: ClassVar[str] = "local"
 
+    def __init__(self, jobs: int | None = None, machine: Machine | None = None) -> None:
+        self.jobs = jobs  # at most this many runs at once; None: as many as the machine holds
+        self._machine = machine
+
+    @property
+    def machine(self) -> Machine:
+        if self._machine is None:
+            self._machine = Machine.here()
+        return self._machine
+
+    def check_fit(self, runs: list[Run], loaded: LoadedSpec | None, log: Log) -> list[str]:
+        """Refuse a run that asks more than this whole machine: it would wait forever."""
+        problems = [f"  {r.name}: asks {'; '.join(too)}" for r in runs
+                    if (too := too_big(Need.of(r.resources), self.machine))]
+        if problems:
+            raise LabspecError("these runs can never start on this machine "
+                               f"({self.machine.describe()}):\n" + "\n".join(problems)
+                               + "\nlower their resources (-o resources... or the stage's), or launch on SLURM")
+        return []
+
     def dry_run(self, plan: Plan, ledger: Ledger, sel: Selection) -> str:
         return "".join(f"### {r.run_dir}/launch.sh (run {r.name})\n{r.script}\n" for r in sel.submit)
 
     def run(self, plan: Plan, ledger: Ledger, sel: Selection, log: Log) -> int:
-        run_local(plan, ledger, sel.submit, log)
+        run_local(plan, ledger, sel.submit, log, self.jobs, self.machine)
         return sum(1 for r in sel.submit if (rec := ledger.get(r.id)) is None or rec.state != L.COMPLETED)
 
     def cancel(self, rec: RunRecord, log: Log | None = None, quiet: bool = False) -> bool:
@@ -78,33 +103,127 @@ class LocalExecutor(Executor):
         return stop_run(rec.run_dir, log or (lambda _msg: None))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """A port nothing listens on, and none of `taken` (the ports of runs started meanwhile)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in taken:
+            return port
 
 
-def run_local(plan: Plan, ledger: Ledger, runs: list[Run], log: Log) -> None:
-    """Run `runs` here, one after another in dependency order."""
+@dataclass
+class _Active:
+    """A run executing here: its tasks (one per shard, run one after another), the one
+    running now, and what it holds of the machine."""
+
+    run: Run
+    tasks: list[RunTask]
+    need: Need
+    gpus: tuple[str, ...]
+    env: dict[str, str]
+    shard: int = 0
+
+    @property
+    def task(self) -> RunTask:
+        return self.tasks[self.shard]
+
+
+def run_local(plan: Plan, ledger: Ledger, runs: list[Run], log: Log, jobs: int | None = None,
+              machine: Machine | None = None) -> None:
+    """Run `runs` here, each once its upstream runs completed, as many at once as `jobs`
+    and the machine's free GPUs, CPUs and memory allow (in plan order; a run that does not
+    fit yet lets a smaller later one start)."""
     expected = {r.id: rec.state for r in runs if (rec := ledger.get(r.id)) is not None}
+    pool = Pool(machine or Machine.here())
+    waiting, active = list(runs), {}  # type: tuple[list[Run], dict[str, _Active]]
     with signals_as_interrupts():
-        for run in runs:
-            _run_one(ledger, run, expected.get(run.id, L.NEW), log)
-            block_dependents(ledger, plan.experiment)
+        try:
+            while waiting or active:
+                started = _start_ready(ledger, waiting, active, pool, jobs, expected, log)
+                ended = _reap(ledger, plan, active, pool, log)
+                if not started and not ended:
+                    if not active:  # what waits depends on runs outside this launch, or cannot fit
+                        for run in waiting:
+                            log(f"not running {run.name}: it waits for runs this launch does not run")
+                        return
+                    time.sleep(POLL_S)
+        except KeyboardInterrupt as exc:
+            _interrupt(ledger, active, exc)
+            raise
 
 
-def _run_one(ledger: Ledger, run: Run, expected: str, log: Log) -> None:
-    tasks = [RunTask(run.run_dir, shard, run.shards, GRACE_S) for shard in range(run.shards)]
-    try:
+def _start_ready(ledger: Ledger, waiting: list[Run], active: dict[str, _Active], pool: Pool, jobs: int | None,
+                 expected: dict[str, str], log: Log) -> bool:
+    """Start every waiting run whose upstream runs of this launch are done and that fits."""
+    started = False
+    unfinished = {r.id for r in waiting} | set(active)
+    for run in list(waiting):
+        if jobs is not None and len(active) >= jobs:
+            break
+        if any(d in unfinished for d in run.depends_on):
+            continue
+        need = Need.of(run.resources)
+        if not pool.fits(need):
+            continue
+        waiting.remove(run)
+        tasks = [RunTask(run.run_dir, shard, run.shards, GRACE_S) for shard in range(run.shards)]
         with ledger.locked():
-            if not _claim(ledger, run, expected, tasks, log):
-                return
-        outcome = _execute(ledger, run, tasks, log)
-    finally:
-        for task in tasks:
+            claimed = _claim(ledger, run, expected.get(run.id, L.NEW), tasks, log)
+        if not claimed:
+            unfinished.discard(run.id)  # it will not run in this launch: its dependents find out in _claim
+            for task in tasks:
+                task.release()
+            continue
+        gpus = pool.take(need)
+        env = {"MASTER_PORT": str(free_port({int(a.env["MASTER_PORT"]) for a in active.values()})),
+               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(need.threads()))}
+        if pool.machine.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        active[run.id] = _Active(run, tasks, need, gpus, env)
+        on = f" on GPUs {','.join(gpus)}" if gpus else ""
+        log(f"running {run.name} ({run.id}){on} ...")
+        _start_shard(ledger, active[run.id])
+        started = True
+    return started
+
+
+def _start_shard(ledger: Ledger, act: _Active) -> None:
+    pid = act.task.start(act.env)
+    ledger.set_state_if(act.run.id, (L.RUNNING,), L.RUNNING, None, job_id=f"local:{pid}")
+
+
+def _reap(ledger: Ledger, plan: Plan, active: dict[str, _Active], pool: Pool, log: Log) -> bool:
+    """Record the runs whose processes ended (or start their next shard); True if any did."""
+    ended = False
+    for run_id, act in list(active.items()):
+        code = act.task.poll()
+        if code is None:
+            continue
+        ended = True
+        outcome: tuple[str, str | None]
+        try:
+            act.task.finish(code)
+        except RunFailed as exc:
+            outcome = (L.INTERRUPTED, "stopped at a checkpoint by a signal; launch again to resume it") \
+                if exc.code == EXIT_REQUEUE else (L.FAILED, str(exc).splitlines()[0])
+        else:
+            if act.shard + 1 < len(act.tasks):
+                act.shard += 1
+                _start_shard(ledger, act)
+                continue
+            outcome = (L.COMPLETED, None)
+        del active[run_id]
+        for task in act.tasks:
             task.release()
-    state, detail = outcome
+        pool.give(act.need, act.gpus)
+        _record_end(ledger, act.run, outcome[0], outcome[1], log)
+        block_dependents(ledger, plan.experiment)
+    return ended
+
+
+def _record_end(ledger: Ledger, run: Run, state: str, detail: str | None, log: Log) -> None:
     try:
         recorded = ledger.set_state_if(run.id, (L.RUNNING,), state, detail)
     except LedgerError:
@@ -116,6 +235,20 @@ def _run_one(ledger: Ledger, run: Run, expected: str, log: Log) -> None:
     else:
         rec = ledger.get(run.id)
         log(f"{run.name} ended as {rec.state.lower() if rec else 'unknown'} (labspec cancel)")
+
+
+def _interrupt(ledger: Ledger, active: dict[str, _Active], exc: KeyboardInterrupt) -> None:
+    """Ctrl-C or a signal to the launcher: every running run stops at a checkpoint (all are
+    told at once, then each is waited for) and is marked INTERRUPTED, to resume later."""
+    why = f"launcher got {exc}" if isinstance(exc, LauncherSignal) else "interrupted (Ctrl-C)"
+    for act in active.values():
+        act.task.send(signal.SIGTERM)
+    for act in active.values():
+        act.task.stop()
+        for task in act.tasks:
+            task.release()
+        ledger.set_state_if(act.run.id, (L.RUNNING,), L.INTERRUPTED, f"{why}; launch again to resume it")
+    active.clear()
 
 
 def _claim(ledger: Ledger, run: Run, expected: str, tasks: list[RunTask], log: Log) -> bool:
@@ -144,32 +277,6 @@ def _claim(ledger: Ledger, run: Run, expected: str, tasks: list[RunTask], log: L
     ledger.set_state(run.id, L.RUNNING, executor="local", job_id=None, submitted_at=now, started_at=now,
                      ended_at=None)
     return True
-
-
-def _execute(ledger: Ledger, run: Run, tasks: list[RunTask], log: Log) -> tuple[str, str | None]:
-    log(f"running {run.name} ({run.id}) ...")
-    saved_port = os.environ.get("MASTER_PORT")
-    os.environ["MASTER_PORT"] = str(free_port())
-    try:
-        for task in tasks:
-            pid = task.start()
-            ledger.set_state_if(run.id, (L.RUNNING,), L.RUNNING, None, job_id=f"local:{pid}")
-            try:
-                task.wait()
-            except RunFailed as exc:
-                if exc.code == EXIT_REQUEUE:
-                    return L.INTERRUPTED, "stopped at a checkpoint by a signal; launch again to resume it"
-                return L.FAILED, str(exc).splitlines()[0]
-            except KeyboardInterrupt as exc:
-                why = f"launcher got {exc}" if isinstance(exc, LauncherSignal) else "interrupted (Ctrl-C)"
-                ledger.set_state_if(run.id, (L.RUNNING,), L.INTERRUPTED, f"{why}; launch again to resume it")
-                raise
-        return L.COMPLETED, None
-    finally:
-        if saved_port is None:
-            os.environ.pop("MASTER_PORT", None)
-        else:
-            os.environ["MASTER_PORT"] = saved_port
 
 
 def stop_run(run_dir: str, log: Log, grace_s: float = GRACE_S) -> bool:

@@ -77,6 +77,7 @@ def code() -> dict[str, Any]:
 def collect() -> dict[str, Any]:
     return {"python": sys.version.split()[0], "executable": sys.executable, "packages": packages(),
             **accelerators(), "hosts": hosts(), "code": code(),
+            "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # what SLURM or the local executor lent it
             "attempt": int(os.environ.get("SLURM_RESTART_COUNT") or 0), "recorded_at": time.time()}
 
 

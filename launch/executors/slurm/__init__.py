@@ -1,8 +1,9 @@
 """The SLURM executor (submitit): one job, an array when several tasks, per submission unit
 (`arrays`), SLURM dependencies between units, one task per node; the batch script is the
 one submitit renders, and the dry run shows it byte for byte. Every piece of SLURM lives
-in this package: what the cluster is (`cluster`), submitting (`jobs`), completing an
-interrupted submission (`recovery`), and reading accounting (`accounting`).
+in this package: what the cluster is (`cluster`), whether a plan fits it before anything
+is submitted (`preflight`), submitting (`jobs`), completing an interrupted submission
+(`recovery`), and reading accounting (`accounting`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,11 +19,13 @@ from launch.executors.base import Executor
 from launch.executors.slurm import jobs, recovery
 from launch.executors.slurm.arrays import Unit
 from launch.executors.slurm.cluster import CancelError, SubmissionError, scancel
+from launch.executors.slurm.preflight import Preflight, Request
 from launch.ledger import Ledger, RunRecord
 
 if TYPE_CHECKING:
-    from compiler.plan import Plan
+    from compiler.plan import Plan, Run
     from launch.launcher import Selection
+    from specs.loader import LoadedSpec
 
 Log = Callable[[str], None]
 
@@ -37,6 +40,7 @@ class SlurmExecutor(Executor):
     array_parallelism: int = 64
     hold: bool = False
     python: str = sys.executable
+    preflight: Preflight | None = field(default_factory=Preflight)  # None: --no-preflight
 
     name: ClassVar[str] = "slurm"
 
@@ -66,6 +70,18 @@ class SlurmExecutor(Executor):
         if extra:
             params["additional_parameters"] = extra
         return params
+
+    def request(self, unit: Unit) -> Request:
+        """What sbatch would be asked for `unit`, for the preflight check."""
+        return Request.of(self.parameters(unit, "preflight", "preflight", None))
+
+    def check_fit(self, runs: list[Run], loaded: LoadedSpec | None, log: Log) -> list[str]:
+        """Refuse runs the cluster cannot take, before any is submitted (`preflight`; one sinfo
+        call per executor, i.e. per launch); the lines saying where they fit. `loaded`: the
+        spec, to cite its lines. Nothing is checked with --no-preflight."""
+        if self.preflight is None:
+            return []
+        return self.preflight.require(runs, loaded, self.request, log)
 
     def _executor(self, folder: Path, params: dict[str, Any], dry: bool = False) -> Any:
         import submitit
@@ -106,6 +122,9 @@ class SlurmExecutor(Executor):
         return jobs.dry_run_scripts(plan, ledger, self, sel)
 
     def submit(self, plan: Plan, ledger: Ledger, sel: Selection, log: Log) -> None:
+        # `labspec launch` has checked these runs with the spec's lines: this check, on the
+        # same sinfo reading, is for callers that have no spec (a --rerun)
+        self.check_fit(sel.submit, None, log)
         jobs.submit_plan(plan, ledger, self, sel, log)
 
     def cancel(self, rec: RunRecord, log: Log | None = None, quiet: bool = False) -> bool:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from compiler.plan import Plan
 from launch import ledger as L
 from launch.executors.slurm.arrays import Unit, group
-from launch.executors.slurm.cluster import check_partitions
 from launch.ledger import Ledger
 from specs.errors import LabspecError
 
@@ -79,7 +78,6 @@ def dry_run_scripts(plan: Plan, ledger: Ledger | None, executor: SlurmExecutor, 
 
 
 def submit_plan(plan: Plan, ledger: Ledger, executor: SlurmExecutor, sel: Selection, log: Log) -> None:
-    check_partitions({r.resources["partition"] for r in sel.submit if r.resources["partition"]})
     selected = {r.id for r in sel.submit}
     jobs = JobMap(ledger)
     for unit in group(sel.submit):
