@@ -94,12 +94,18 @@ def test_the_reader_reads_what_summarywriter_writes_as_tensorboard_does(tmp_path
     assert kinds == {"train/loss", "train/learning_rate", "eval/double"}
 
 
-def test_only_the_tail_of_a_long_file_is_read_and_its_records_are_found_again(tmp_path):
+def losses_file(tmp_path: Path, steps: int) -> Path:
+    """One event file of `steps` train/loss scalars, as torch's SummaryWriter writes it."""
     writer = summary_writer(tmp_path)
-    for step in range(400):
+    for step in range(steps):
         writer.add_scalar("train/loss", float(step), step)
     writer.close()
     (path,) = event_files(tmp_path)
+    return path
+
+
+def test_only_the_tail_of_a_long_file_is_read_and_its_records_are_found_again(tmp_path):
+    path = losses_file(tmp_path, 400)
     ref = reference_scalars(path)
     for tail in (200, 1000, 4097):  # starts inside a record, anywhere
         got = mine(path, tail_bytes=tail)
@@ -108,11 +114,7 @@ def test_only_the_tail_of_a_long_file_is_read_and_its_records_are_found_again(tm
 
 
 def test_a_record_being_written_or_a_broken_file_is_no_error(tmp_path):
-    writer = summary_writer(tmp_path)
-    for step in range(5):
-        writer.add_scalar("train/loss", float(step), step)
-    writer.close()
-    (path,) = event_files(tmp_path)
+    path = losses_file(tmp_path, 5)
     data = path.read_bytes()
     cut = tmp_path / "events.out.tfevents.cut"
     cut.write_bytes(data[:-7])  # the last record is still being written
