@@ -311,6 +311,8 @@ class Rehearsal:
             return {**text, "vision_config": vision}
         if kind in ("qwen2", "llama", "mistral"):
             return {**config, **arch.SMALL_TEXT}
+        if kind in ("convnext", "convnextv2"):
+            return {**config, **arch.SMALL_CONVNEXT}
         small = {k: v for k, v in arch.SMALL_VISION.items() if k in config}
         out = {**config, **small}
         if "global_attn_indexes" in config:  # SAM: global attention in the last of the kept layers

@@ -58,6 +58,11 @@ KNOWN: dict[str, dict[str, Any]] = {
         "architecture": "Dinov2Model", "tokenizer": "none", "processor": "dinov2",
         "config": {"model_type": "dinov2", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
                    "mlp_ratio": 4, "image_size": 518, "patch_size": 14}},
+    # huggingface.co/facebook/convnextv2-base-22k-224/blob/main/config.json
+    "facebook/convnextv2-base-22k-224": {
+        "architecture": "ConvNextV2Model", "tokenizer": "none", "processor": "convnext",
+        "config": {"model_type": "convnextv2", "hidden_sizes": [128, 256, 512, 1024], "depths": [3, 3, 27, 3],
+                   "num_channels": 3, "patch_size": 4, "num_stages": 4, "image_size": 224}},
     # huggingface.co/facebook/sam-vit-base/blob/main/config.json (vision encoder)
     "facebook/sam-vit-base": {
         "architecture": "SamVisionModel", "tokenizer": "none", "processor": "sam",
@@ -78,6 +83,8 @@ FAMILIES: dict[str, tuple[str, str, str]] = {
     "dinov2": ("Dinov2Model", "none", "dinov2"),
     "sam": ("SamVisionModel", "none", "sam"),
     "sam_vision_model": ("SamVisionModel", "none", "sam"),
+    "convnext": ("ConvNextModel", "none", "convnext"),
+    "convnextv2": ("ConvNextV2Model", "none", "convnext"),
 }
 
 # the widths and depths a rehearsal model gets (everything else stays as published)
@@ -88,6 +95,7 @@ SMALL_TEXT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 
 SMALL_VISION = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
                 "projection_dim": 32, "mlp_dim": 64, "output_channels": 16}
 SMALL_QWEN2_VL_VISION = {"depth": 2, "embed_dim": 32, "num_heads": 2, "mlp_ratio": 2}
+SMALL_CONVNEXT = {"hidden_sizes": [8, 16, 24, 32], "depths": [1, 1, 1, 1]}  # the four stages (strides) kept
 
 
 def known(name: str) -> dict[str, Any] | None:

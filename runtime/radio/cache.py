@@ -53,7 +53,9 @@ def teacher_meta(teachers: Iterable[Any]) -> dict[str, dict[str, Any]]:
     """What a cache must match besides the names: each teacher's family, resolution and dims
     (read from runtime.radio.teachers.Teacher objects, or anything with those attributes)."""
     return {t.name: {"family": t.family, "resolution": int(t.resolution), "summary_dim": t.summary_dim,
-                     "feature_dim": int(t.feature_dim)} for t in teachers}
+                     "feature_dim": int(t.feature_dim),
+                     **({"out_features": list(t.out_features)} if getattr(t, "out_features", ()) else {})}
+            for t in teachers}
 
 
 class TeacherCache:

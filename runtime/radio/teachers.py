@@ -4,7 +4,11 @@ Each teacher sees the images the way it was trained to: at its own square input 
 with its own normalisation (the model folder's preprocessor_config.json, else the family's
 published mean/std), so one [0, 1] image batch can be fed to every teacher and the student alike.
 A teacher returns what the student is distilled towards: a summary vector (CLIP/SigLIP pooled
-output, DINOv2's normed CLS token; SAM has none) and a spatial feature grid [B, C, h, w].
+output, DINOv2's normed CLS token, ConvNeXt's pooled output; SAM and a bare backbone have none)
+and a spatial feature grid [B, C, h, w]: the ViTs' patch tokens on their grid, SAM's neck, or
+a convolutional stage's feature map (ConvNeXt's last stage by default, stride 32; any stages
+of any model AutoBackbone loads, `out_features`), several maps resized to the first one's grid
+and stacked.
 
 Full checkpoints (a CLIPModel with its text tower, a SamModel with its mask decoder) load into the
 vision class: transformers drops the other tower's weights, and a teacher that would be missing
@@ -21,7 +25,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 import torch.nn.functional as F
@@ -30,25 +34,24 @@ from torch import Tensor, nn
 from runtime.core import loaded
 from runtime.core.errors import TaskInputError
 from runtime.core.models import resolve_model
+from runtime.radio.losses import resize_grid
+from specs.kinds.radio import FEATURE_MAPS, MODEL_TYPES, NO_SUMMARY, TeacherFamily
 from specs.kinds.radio import Teacher as TeacherSpec
 
-FAMILIES = ("clip", "siglip", "dinov2", "sam")
+FAMILIES: tuple[str, ...] = get_args(TeacherFamily)
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 DEFAULT_NORMALISATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "clip": ((0.4815, 0.4578, 0.4082), (0.2686, 0.2613, 0.2758)),
     "siglip": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     "dinov2": IMAGENET,
     "sam": IMAGENET,
+    "convnext": IMAGENET,
+    "backbone": IMAGENET,
 }
-# model_type in config.json -> the transformers class that holds the vision tower
-MODEL_TYPES: dict[str, dict[str, str]] = {
-    "clip": {"clip": "CLIPVisionModel", "clip_vision_model": "CLIPVisionModel"},
-    "siglip": {"siglip": "SiglipVisionModel", "siglip_vision_model": "SiglipVisionModel"},
-    "dinov2": {"dinov2": "Dinov2Model", "dinov2_with_registers": "Dinov2WithRegistersModel"},
-    "sam": {"sam": "SamVisionModel", "sam_vision_model": "SamVisionModel"},
-}
-# weights a checkpoint may lack without changing the forward pass used here
-HARMLESS_MISSING = ("mask_token",)
+# weights a checkpoint may lack without changing what a frozen teacher means: DINOv2's mask token
+# (unused here), and a backbone's per-output LayerNorms, which a base model's checkpoint has not
+# and which start as plain normalisation (weight 1, bias 0)
+HARMLESS_MISSING = ("mask_token", "hidden_states_norms.")
 
 
 @dataclass
@@ -68,6 +71,8 @@ class Teacher:
     prefix_tokens: int = 0  # tokens before the patch tokens: CLS (CLIP, DINOv2) and DINOv2 registers
     interpolate: bool = False  # pass interpolate_pos_encoding=True (resolution != the checkpoint's)
     forward_kwargs: dict[str, Any] = field(default_factory=dict)
+    out_features: tuple[str, ...] = ()  # convnext/backbone: the stages whose maps are its features
+    stage_indices: tuple[int, ...] = ()  # convnext: those stages' places in hidden_states
 
     @property
     def grid(self) -> int:
@@ -96,12 +101,27 @@ class Teacher:
             out = self.model(pixel_values=x.to(param.dtype), **kwargs)
         if self.family == "sam":
             return None, out.last_hidden_state.float().contiguous()
+        if self.family in FEATURE_MAPS:
+            return self._from_maps(out)
         tokens = out.last_hidden_state[:, self.prefix_tokens:]
         b, n, c = tokens.shape
         if n != self.grid * self.grid:
             raise RuntimeError(f"teacher {self.name}: {n} patch tokens, expected {self.grid}x{self.grid}")
         features = tokens.transpose(1, 2).reshape(b, c, self.grid, self.grid).float().contiguous()
         summary = out.pooler_output.float() if self.has_summary else None
+        return summary, features
+
+    def _from_maps(self, out: Any) -> tuple[Tensor | None, Tensor]:
+        """A convolutional teacher's features: its stages' maps, on the first one's grid, stacked."""
+        if self.family == "backbone":
+            maps = list(out.feature_maps)
+        elif self.stage_indices:
+            maps = [out.hidden_states[i] for i in self.stage_indices]
+        else:
+            maps = [out.last_hidden_state]
+        size = (int(maps[0].shape[-2]), int(maps[0].shape[-1]))
+        features = torch.cat([resize_grid(m.float(), size) for m in maps], dim=1).contiguous()
+        summary = out.pooler_output.float().flatten(1) if self.has_summary else None
         return summary, features
 
 
@@ -184,31 +204,47 @@ def load_teacher(spec: TeacherSpec | dict[str, Any], base_dir: str, device: str 
         raise TaskInputError(f"{what}.name_or_path: missing")
     resolution = int(spec.get("resolution") or 224)
     has_summary = spec.get("has_summary", spec.get("summary"))
-    has_summary = family != "sam" if has_summary is None else bool(has_summary)
-    if family == "sam" and has_summary:
-        raise TaskInputError(f"{what}.summary: SAM has no summary token; set summary: false (or leave it out)")
+    has_summary = family not in NO_SUMMARY if has_summary is None else bool(has_summary)
+    if family in NO_SUMMARY and has_summary:
+        raise TaskInputError(f"{what}.summary: a {family} teacher has no summary; set summary: false (or leave it out)")
+    out_features = tuple(spec.get("out_features") or ())
+    if family == "backbone" and not out_features:
+        raise TaskInputError(f"{what}.out_features: a backbone teacher names its stages, e.g. [stage4]")
 
     path = resolve_model(str(spec["name_or_path"]), base_dir, f"{what}.name_or_path")
     try:
         top = transformers.AutoConfig.from_pretrained(path)
     except (OSError, ValueError, KeyError) as exc:
         raise TaskInputError(f"{what}.name_or_path: {path} has no readable model config ({exc})") from None
-    classes = MODEL_TYPES[family]
     model_type = getattr(top, "model_type", None)
-    if model_type not in classes:
-        raise TaskInputError(f"{what}: {path} is a {model_type!r} model, not {family} (expected model_type "
-                             f"{' or '.join(map(repr, classes))}); fix family or name_or_path")
-    cls = getattr(transformers, classes[model_type])
+    stages = list(getattr(top, "stage_names", None) or [])
+    unknown = [f for f in out_features if f not in stages]
+    if family == "backbone":
+        if not stages:
+            raise TaskInputError(f"{what}.name_or_path: {path} is a {model_type!r} model with neither a feature map "
+                                 "nor patch tokens that AutoBackbone can give (its config names no stages)")
+        cls = _backbone_class(top, f"{what}.name_or_path: {path}")
+        load_kwargs: dict[str, Any] = {"out_features": list(out_features)}
+    else:
+        classes = MODEL_TYPES[family]
+        if model_type not in classes:
+            raise TaskInputError(f"{what}: {path} is a {model_type!r} model, not {family} (expected model_type "
+                                 f"{' or '.join(map(repr, classes))}); fix family or name_or_path")
+        cls = getattr(transformers, classes[model_type])
+        load_kwargs = {}
+    if unknown:
+        raise TaskInputError(f"{what}.out_features: {path} has no stage {unknown[0]!r}; its stages are "
+                             f"{', '.join(stages)}")
 
     from safetensors import SafetensorError
 
     dtype = _dtype_for(device)
     try:
         with _quiet_load_report():
-            model, info = cls.from_pretrained(path, dtype=dtype, output_loading_info=True)
+            model, info = cls.from_pretrained(path, dtype=dtype, output_loading_info=True, **load_kwargs)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError) as exc:
         raise TaskInputError(f"{what}.name_or_path: {path} does not load as {cls.__name__} ({exc})") from None
-    missing = sorted(k for k in info.get("missing_keys", ()) if not k.endswith(HARMLESS_MISSING))
+    missing = sorted(k for k in info.get("missing_keys", ()) if not any(h in k for h in HARMLESS_MISSING))
     if missing:
         raise TaskInputError(f"{what}.name_or_path: {path} lacks {len(missing)} weights of {cls.__name__} "
                              f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}): it is incomplete or "
@@ -216,6 +252,10 @@ def load_teacher(spec: TeacherSpec | dict[str, Any], base_dir: str, device: str 
     model = model.to(device).eval()
     model.requires_grad_(False)
     config = model.config
+    mean, std, source = read_normalisation(path, family)
+    loaded.record(f"teacher/{name}", model, normalisation=source)
+    if family in FEATURE_MAPS:
+        return _convolutional(name, family, resolution, has_summary, model, out_features, stages, mean, std, device)
 
     image_size = _as_int(config.image_size, f"{what}: image_size")
     patch = _as_int(config.patch_size, f"{what}: patch_size")
@@ -243,10 +283,46 @@ def load_teacher(spec: TeacherSpec | dict[str, Any], base_dir: str, device: str 
             raise TaskInputError(f"{what}.summary: {path} has no pooling head (vision_use_head: false), so no "
                                  "summary; set summary: false")
 
-    mean, std, source = read_normalisation(path, family)
-    loaded.record(f"teacher/{name}", model, normalisation=source)
     return Teacher(name=name, family=family, resolution=resolution, has_summary=has_summary,
                    summary_dim=summary_dim, feature_dim=feature_dim, model=model,
                    mean=torch.tensor(mean, dtype=torch.float32, device=device),
                    std=torch.tensor(std, dtype=torch.float32, device=device),
                    patch_size=patch, prefix_tokens=prefix, interpolate=interpolate)
+
+
+def _backbone_class(config: Any, what: str) -> Any:
+    """The transformers backbone class of a config, as AutoBackbone would pick it. Not through
+    AutoBackbone.from_pretrained: transformers 5.24 asks the hub whether the path exists
+    first, so a local folder (or any path offline) goes to timm instead."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING
+
+    try:
+        return MODEL_FOR_BACKBONE_MAPPING[type(config)]
+    except KeyError:
+        raise TaskInputError(f"{what} is a {getattr(config, 'model_type', None)!r} model that transformers has no "
+                             "backbone class for (AutoBackbone cannot load it)") from None
+
+
+def _convolutional(name: str, family: str, resolution: int, has_summary: bool, model: nn.Module,
+                   out_features: tuple[str, ...], stages: list[str], mean: list[float], std: list[float],
+                   device: str) -> Teacher:
+    """A ConvNeXt (its last stage's map, or the named stages' through its hidden states) or an
+    AutoBackbone teacher (the named stages' maps): feature width = the maps' channels summed,
+    the grid = the first map's (resolution / its stride)."""
+    config: Any = model.config
+    if family == "backbone":
+        channels = [int(c) for c in getattr(model, "channels")]  # noqa: B009 (BackboneMixin's, not nn.Module's)
+        indices: tuple[int, ...] = ()
+    else:
+        widths = [int(config.hidden_sizes[0]), *(int(h) for h in config.hidden_sizes)]  # stem, stage1, ...
+        chosen = out_features or (stages[-1],)
+        indices = tuple(stages.index(f) for f in chosen) if out_features else ()
+        channels = [widths[stages.index(f)] for f in chosen]
+        out_features = chosen
+    forward = {"output_hidden_states": True} if indices else {}
+    summary_dim = int(config.hidden_sizes[-1]) if has_summary else None
+    return Teacher(name=name, family=family, resolution=resolution, has_summary=has_summary, summary_dim=summary_dim,
+                   feature_dim=sum(channels), model=model,
+                   mean=torch.tensor(mean, dtype=torch.float32, device=device),
+                   std=torch.tensor(std, dtype=torch.float32, device=device),
+                   patch_size=1, forward_kwargs=forward, out_features=out_features, stage_indices=indices)

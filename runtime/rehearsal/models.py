@@ -129,7 +129,8 @@ def _processor(spec: RehearsalModel, out: Path, tokenizer: Any) -> str | None:
     mean_std = {"clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
                 "siglip": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
                 "dinov2": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-                "sam": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+                "sam": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                "convnext": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
     size = int(spec.config.get("image_size", 224))
     if spec.processor == "qwen2_vl":
         image = transformers.Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 64)
@@ -148,6 +149,8 @@ def _processor(spec: RehearsalModel, out: Path, tokenizer: Any) -> str | None:
                                                             image_mean=list(mean), image_std=list(std)),
         "sam": lambda: transformers.SamImageProcessorPil(size={"longest_edge": size}, pad_size=square,
                                                          image_mean=list(mean), image_std=list(std)),
+        "convnext": lambda: transformers.ConvNextImageProcessorPil(size={"shortest_edge": size},
+                                                                   image_mean=list(mean), image_std=list(std)),
     }
     built = processors[spec.processor]()
     built.save_pretrained(out)

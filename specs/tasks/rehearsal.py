@@ -27,7 +27,7 @@ class RehearsalModel(Section):
     architecture: str = Field(description="the transformers class, e.g. Qwen2VLForConditionalGeneration")
     config: dict[str, Any] = Field(description="its config (the source's, width and depth shrunk unless real shapes)")
     tokenizer: Literal["qwen2", "copy", "none"] = Field(description="built here like the source's, copied, or none")
-    processor: Literal["none", "qwen2_vl", "clip", "siglip", "dinov2", "sam"] = "none"
+    processor: Literal["none", "qwen2_vl", "clip", "siglip", "dinov2", "sam", "convnext"] = "none"
     files_from: str | None = Field(None, description="a folder holding the source's tokenizer/processor files")
     seed: int = 0
 

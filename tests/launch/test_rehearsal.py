@@ -17,7 +17,7 @@ from specs.loader import load_spec
 from tests.conftest import EXAMPLES
 from tests.launch_helpers import run_cli
 
-FULL_SCALE = ["formula_dpo", "spin", "radio", "size_ladder", "reasoning", "sft"]
+FULL_SCALE = ["formula_dpo", "spin", "radio", "radio_convnext", "size_ladder", "reasoning", "sft"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """Route radio: the full-scale plan, the spec's refusals, and the tiny example end to end
-(three random tiny teachers distilled into a student on DeepSpeed, fidelity and kNN, LLaVA's
-two stages for three encoder variants, evaluation) with the report; the teacher cache."""
+(four random tiny teachers, three ViTs and a ConvNeXt, distilled into a student on DeepSpeed,
+fidelity and kNN, LLaVA's two stages for three encoder variants, evaluation) with the report;
+the teacher cache."""
 
 from __future__ import annotations
 
@@ -63,34 +64,37 @@ def test_tiny_radio_end_to_end_with_report(tmp_path, tiny_assets):
     from runtime.radio import bundle
 
     student, adaptors, phis, shapes = bundle.load(run["distill"] / "checkpoints/final")
-    assert [s.name for s in shapes] == ["clip", "dinov2", "sam"] and sorted(phis) == ["clip", "dinov2", "sam"]
-    assert student.config.summary_names == ["clip", "dinov2"]  # SAM has no summary
+    assert [s.name for s in shapes] == ["clip", "dinov2", "sam", "convnext"]
+    assert sorted(phis) == ["clip", "convnext", "dinov2", "sam"]
+    assert student.config.summary_names == ["clip", "dinov2", "convnext"]  # SAM has no summary
     import torch
 
     adapted = adaptors(*student(torch.rand(2, 3, 40, 40)))
     assert adapted["sam"][0] is None and adapted["sam"][1].shape == (2, 16, 4, 4)  # SAM's width, student grid
+    assert adapted["convnext"][0].shape == (2, 32) and adapted["convnext"][1].shape == (2, 32, 4, 4)  # its stage 4
     # per-teacher losses next to the total, read back from the TensorBoard events
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run["distill"] / "tb"))
     acc.Reload()
     tags = acc.Tags()["scalars"]
-    assert {"train/loss", "train/loss/clip/summary", "train/loss/clip/features", "train/loss/sam/features"} <= set(tags)
+    assert {"train/loss", "train/loss/clip/summary", "train/loss/clip/features", "train/loss/sam/features",
+            "train/loss/convnext/summary", "train/loss/convnext/features"} <= set(tags)
     assert "train/loss/sam/summary" not in tags
 
     enc = metrics(rows["evaluate_encoder"])
-    for t in ("clip", "dinov2", "sam"):
+    for t in ("clip", "dinov2", "sam", "convnext"):
         assert 0.05 < enc[f"fidelity/{t}/features"] <= 1.0  # the heads learned something of every teacher
         assert 0.0 <= enc[f"knn/{t}"] <= 1.0 and 0.0 <= enc[f"linear/{t}"] <= 1.0
     assert -1.0 <= enc["fidelity/clip/summary_mean_baseline"] <= 1.0
     assert "fidelity/sam/summary" not in enc and {"knn/student:clip", "knn/student:dinov2"} <= set(enc)
 
     # LLaVA's two stages per variant: the finetune run starts from the pretrain run's model
-    for v in ("clip", "student", "concat"):
+    for v in ("convnext", "student", "concat"):
         cfg = json.loads((run[f"mllm_{v}"] / "run.json").read_text())["task_config"]
         assert cfg["init"] == str(run[f"mllm_pretrain_{v}"] / "checkpoints/final")
         meta = json.loads((run[f"mllm_{v}"] / "checkpoints/final/mllm.json").read_text())
-        assert meta["encoder"]["type"] == {"clip": "teacher"}.get(v, v)
+        assert meta["encoder"]["type"] == {"convnext": "teacher"}.get(v, v)
         preds = (run[f"evaluate_mllm_{v}"] / "outputs/predictions.jsonl").read_text().splitlines()
         assert len(preds) == len((tiny_assets / "tiny-shapes/vqa-test.jsonl").read_text().splitlines())
         m = metrics(rows[f"evaluate_mllm_{v}"])
@@ -102,7 +106,8 @@ def test_tiny_radio_end_to_end_with_report(tmp_path, tiny_assets):
     assert (f"| sam |  |  | {enc['fidelity/sam/features']:.3f} | {enc['fidelity/sam/features_mean_baseline']:.3f} |"
             in md)
     assert f"| student:dinov2 | {enc['knn/student:dinov2']:.3f} |" in md
-    for v in ("clip", "student", "concat"):
+    assert f"| convnext | {enc['fidelity/convnext/summary']:.3f} |" in md  # the ConvNeXt teacher's row
+    for v in ("convnext", "student", "concat"):
         assert f"| {v} | - | {metrics(rows[f'evaluate_mllm_{v}'])['exact_match']:.3f} |" in md
     assert (tmp_path / "runs" / "radio-tiny" / "report" / "radio_mllm_variants.png").stat().st_size > 1000
 

@@ -88,7 +88,7 @@ def test_bf16_teachers_still_return_float32(tiny: dict[str, Path], family: str,
 def test_summary_settings(tiny: dict[str, Path]) -> None:
     clip = load_teacher(spec("clip", tiny["clip"], summary=False), base_dir="/")
     assert clip.summary_dim is None and clip(torch.rand(1, 3, 32, 32))[0] is None
-    with pytest.raises(TaskInputError, match="SAM has no summary"):
+    with pytest.raises(TaskInputError, match="a sam teacher has no summary"):
         load_teacher(spec("sam", tiny["sam"], has_summary=True), base_dir="/")
 
 
