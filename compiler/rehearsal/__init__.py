@@ -39,7 +39,7 @@ from specs.tasks import DatasetRef, TaskConfig
 from specs.tasks.radio import MLLMTask
 from specs.tasks.reasoning import FilterChainsTask, PlanSolveTask, Rationalization, ReasoningEvalOptions
 from specs.tasks.rehearsal import RehearsalAssetsTask, RehearsalData, RehearsalModel
-from specs.tasks.size_ladder import BenchmarkTask
+from specs.tasks.size_ladder import BenchmarkTask, TwinsTask
 
 SUFFIX = ".rehearsal"
 STEPS = 2  # optimizer steps per training stage
@@ -199,6 +199,10 @@ class Rehearsal:
         elif isinstance(value, BenchmarkTask):
             update = {"limit": min(value.limit or 4, 4), "batch_size": min(value.batch_size, 4),
                       "local_data": {**value.local_data, **self._lm_eval_data(value.suites, where)}}
+        elif isinstance(value, TwinsTask):  # the same rows as the suite's task, with worked answers to twin
+            update = {"data": self.data(f"{where}.data", value.data, "ladder_task", "jsonl", {
+                "answer_field": "gold", "rationale_field": value.rationale_field,
+                "template": "{{" + value.question_field + "}}", "output_type": "generate_until"})}
         elif isinstance(value, LocalTask):
             update = {"path": self.data(f"{where}.path", value.path, "ladder_task", "jsonl", {
                 "answer_field": value.answer_field, "choices_field": value.choices_field,

@@ -2,7 +2,9 @@
 Per intervention, ability x model (smallest to largest) with standard errors; retention
 (score / the largest model's); the gain of each intervention over plain decoding; the
 oracle pass@n beside sampled interventions; the cost (generated tokens per question, wall
-time). A heatmap per intervention and score-against-size lines, one per ability."""
+time). A heatmap per intervention and score-against-size lines, one per ability. With the
+contamination probe: per size, the original vs twin score, the drop ± s.e., the Min-K% gap
+and AUC, and the drop against size; with fluency: its figures per cell beside its row."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from launch.jsonfile import read_object
 from launch.ledger import RunRecord
 
 TITLES = {"ladder_heatmap.png": "Score per ability and model, each intervention",
-          "ladder_lines.png": "Score against model size (± standard error)"}
+          "ladder_lines.png": "Score against model size (± standard error)",
+          "ladder_contamination.png": "Drop from original to twin against model size (± standard error)"}
 
 
 def _fmt(value: Any, se: Any = None) -> str:
@@ -66,7 +69,76 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
                            if r and r["wall_seconds"] is not None else "" for r in first.values())])
     lines += ["### Cost: generated tokens per question / wall seconds per cell", "",
               md_table(["intervention", *(m for _, m in models)], cost)]
-    return "\n".join(lines) + "\n", _plots(rows, models, interventions, abilities, out)
+    ladder = read_object(path) or {}
+    contaminated = _contamination(ladder.get("contamination"), lines)
+    _fluency(ladder.get("fluency"), lines)
+    images = _plots(rows, models, interventions, abilities, out)
+    if contaminated:
+        images.append(_drop_plot(ladder["contamination"], out))
+    return "\n".join(lines) + "\n", images
+
+
+def _listed(found: Any) -> list[dict[str, Any]]:
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+
+
+def _contamination(found: Any, lines: list[str]) -> int:
+    """The contamination section: per cell, original vs twin, the drop, and Min-K% (plain cells)."""
+    from launch.reports.tables import md_table
+
+    rows = sorted(_listed(found), key=lambda r: (str(r["intervention"]), float(r["size"])))
+    if not rows:
+        return 0
+    lines += ["## Contamination", "",
+              "Each question of the twin set has its numbers changed and its answer recomputed through the worked "
+              "steps, so a model cannot have seen it. Drop = original - twin (± s.e., the two scores taken as "
+              "independent). Min-K%: the mean of a question's lowest 20% token log-probabilities; gap = original - "
+              "twin, AUC of telling originals from twins by it (0.5: no sign of memorisation).", "",
+              md_table(["intervention", "model", "size", "original", "twin", "drop", "Min-K% gap", "AUC"],
+                       [[r["intervention"], r["model"], _size(float(r["size"])),
+                         _fmt(r.get("contamination_original"), r.get("contamination_original_stderr")),
+                         _fmt(r.get("contamination_twin"), r.get("contamination_twin_stderr")),
+                         _fmt(r.get("contamination_drop"), r.get("contamination_drop_stderr")),
+                         _fmt(r.get("min_k_gap"), r.get("min_k_gap_stderr")), _fmt(r.get("min_k_auc"))]
+                        for r in rows])]
+    return len(rows)
+
+
+def _fluency(found: Any, lines: list[str]) -> None:
+    """The fluency figures per cell (its score is a row of the ladder's tables)."""
+    from launch.reports.tables import md_table
+
+    rows = sorted(_listed(found), key=lambda r: (str(r["intervention"]), float(r["size"])))
+    if not rows:
+        return
+    lines += ["## Fluency", "",
+              "The `fluency` row of the ladder is per answer the mean of its distinct bigrams, 1 - its 4-gram "
+              "repetition and 1 if it ended before the token limit. Perplexities: of the answers under the judge "
+              "model, and of the model on the human-written text (plain cells).", "",
+              md_table(["intervention", "model", "distinct-2", "repetition", "cut off", "judge ppl", "text ppl"],
+                       [[r["intervention"], r["model"], _fmt(r.get("distinct_2")), _fmt(r.get("repetition")),
+                         _fmt(r.get("cut_off")), _fmt(r.get("judge_perplexity")), _fmt(r.get("text_perplexity"))]
+                        for r in rows])]
+
+
+def _drop_plot(found: Any, out: Path) -> Path:
+    from launch.reports import figures
+
+    rows = _listed(found)
+    fig, axes = figures.panels(1, max_cols=1, panel_in=(4.4, 3.0))
+    ax = axes[0]
+    for iv in dict.fromkeys(r["intervention"] for r in rows):
+        pts = sorted((float(r["size"]), r["contamination_drop"], r["contamination_drop_stderr"]) for r in rows
+                     if r["intervention"] == iv and r.get("contamination_drop") is not None)
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", label=iv,
+                    capsize=2)
+    sizes = sorted({float(r["size"]) for r in rows})
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set(xscale="log", xlabel="parameters", ylabel="original - twin")
+    ax.set_xticks(sizes, [_size(s) for s in sizes], fontsize=7)
+    ax.minorticks_off()
+    figures.legend(ax)
+    return figures.save(fig, out / "ladder_contamination.png")
 
 
 def _plots(rows: list[dict[str, Any]], models: list[tuple[float, str]], interventions: list[str],

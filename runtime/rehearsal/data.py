@@ -237,15 +237,18 @@ def _unimer_folder(rows: list[dict[str, str]], images: Path, formulas: Path) -> 
 
 def _ladder_task(spec: RehearsalData, out: Path, rng: random.Random) -> dict[str, Any]:
     """A local harness task's JSONL: every field its prompt template names, its answer and
-    (for scored choices) its choices."""
+    (for scored choices) its choices; with `rationale_field`, the worked answer in GSM8K's
+    format (calculator annotations, '#### N') for the contamination probe's twins."""
     import jinja2
     from jinja2 import meta
 
     f = spec.fields
     names = sorted(meta.find_undeclared_variables(jinja2.Environment().parse(f.get("template") or "{{question}}")))
     rows = []
-    for question, _, total in _sums(rng, spec.rows):
+    for question, worked, total in _sums(rng, spec.rows):
         row: Row = {name: question for name in names}
+        if f.get("rationale_field"):
+            row[f["rationale_field"]] = worked
         if f.get("choices_field"):
             choices = [str(total), str(total + 1), str(total - 1), str(total * 2)]
             rng.shuffle(choices)

@@ -5,4 +5,6 @@ Registers its tasks."""
 from runtime.core import registry
 
 registry.TASKS.update({"benchmark": "runtime.size_ladder.benchmark:run",
-                       "ladder_aggregate": "runtime.size_ladder.aggregate:run"})
+                       "ladder_aggregate": "runtime.size_ladder.aggregate:run",
+                       "ladder_twins": "runtime.size_ladder.contamination:run",
+                       "ladder_judge": "runtime.size_ladder.fluency:run"})

@@ -22,7 +22,7 @@ from typing import Any
 
 from runtime.core import data, results
 from runtime.core.errors import TaskInputError
-from runtime.size_ladder import harness
+from runtime.size_ladder import contamination, fluency, harness
 from specs.tasks import RunConfig
 from specs.tasks.size_ladder import BenchmarkTask
 
@@ -223,10 +223,20 @@ def run(run: RunConfig, tc: BenchmarkTask) -> int:
     configs, info = task_configs(tc, base)
     if not configs:
         raise TaskInputError(f"intervention {iv['name']!r} applies to none of the suites' tasks")
+    if tc.contamination is not None:  # the originals and their twins, scored like the suites' tasks
+        for config in contamination.harness_tasks(tc.contamination, base, iv):
+            configs.append(config)
+            info[config["task"]] = {"suite": contamination.SUITE, "ability": None, "output_type": "generate_until",
+                                    "exact_match": True, "filter": harness.score_filter(config),
+                                    "regex": harness.extraction(config)}
+    limits = {c["task"]: int((c.get("generation_kwargs") or {}).get("max_gen_toks") or 0) for c in configs}
+    probed: dict[str, Any] = {}
     if tc.backend == "vllm":
         lm, tokenizer = vllm_lm(tc, base, run.seed)
     else:
         model, tokenizer = load_model(tc.model, base)
+        if tc.fluency_text and iv["type"] == "none":  # a property of the model: once, in its plain cell
+            probed.update(fluency.text_perplexity(model, tokenizer, tc.fluency_text, base))
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=tc.batch_size)
     started = time.time()
     try:
@@ -249,6 +259,7 @@ def run(run: RunConfig, tc: BenchmarkTask) -> int:
     by_ability: dict[str, list[tuple[float, float]]] = {}
     oracle: dict[str, list[bool]] = {}
     tokens = questions = 0
+    free: tuple[list[str], list[int], list[int]] = ([], [], [])  # answers, their tokens, the token limit
     out = Path(run.outputs["samples"])
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as fh:
@@ -266,12 +277,17 @@ def run(run: RunConfig, tc: BenchmarkTask) -> int:
                                        "prompt": str(s["arguments"][0][0]) if s.get("arguments") else None,
                                        "responses": responses, "filtered": s["filtered"]}
                 if meta["output_type"] == "generate_until":
-                    tokens += sum(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in responses)
-                    questions += 1
+                    counts = [len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in responses]
+                    if meta["ability"] is not None:
+                        tokens += sum(counts)
+                        questions += 1
+                        free[0].extend(responses)
+                        free[1].extend(counts)
+                        free[2].extend([limits[name]] * len(responses))
                     answers = [extract(r, meta["regex"]) for r in responses]
                     hits = [normalise(a) == normalise(str(s["target"])) for a in answers]
                     row["answers"] = answers
-                    if iv["type"] in harness.SAMPLED:
+                    if iv["type"] in harness.SAMPLED and meta["ability"] is not None:
                         oracle.setdefault(meta["ability"], []).append(any(hits))
                     if pick is not None:
                         chosen = pick(row["prompt"] or "", responses)
@@ -284,7 +300,8 @@ def run(run: RunConfig, tc: BenchmarkTask) -> int:
             metrics[f"task/{name}/score"] = score
             metrics[f"task/{name}/score_stderr"] = se
             metrics[f"task/{name}/score_is"] = used
-            by_ability.setdefault(meta["ability"], []).append((score, se))
+            if meta["ability"] is not None:
+                by_ability.setdefault(meta["ability"], []).append((score, se))
     from runtime.size_ladder.arithmetic import mean_with_stderr
 
     for ability, scores in by_ability.items():
@@ -293,6 +310,14 @@ def run(run: RunConfig, tc: BenchmarkTask) -> int:
         metrics[f"pass_at_n/{ability}"] = sum(hits) / len(hits)
     if questions:
         metrics["tokens_per_question"] = tokens / questions
+    if tc.contamination is not None:
+        metrics.update(contamination.scores(metrics))
+        if iv["type"] == "none" and tc.backend == "hf":  # Min-K% is the model's, not the intervention's
+            metrics.update(contamination.min_k(model, tokenizer, tc.contamination, base, tc.limit,
+                                               out.parent / "min_k.jsonl"))
+    if tc.fluency:
+        metrics.update(fluency.cell_metrics(*free))
+    metrics.update(probed)
     first = next(iter(by_ability), None)
     results.finish(run, metrics, primary=f"ability/{first}" if first else None)
     return 0

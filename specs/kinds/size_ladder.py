@@ -61,6 +61,28 @@ class ResourceTier(Section):
     mem: Memory | None = None
 
 
+class Contamination(Section):
+    """Contamination-aware scores: perturbed twins of a GSM8K-format math task (the question's
+    numbers changed, the gold answer recomputed through the rationale's <<a*b=c>> steps;
+    runtime.size_ladder.twins), scored beside their originals in every cell, and the Min-K%
+    Prob memorisation probe on both."""
+
+    task: str = Field(description="a local generate_until task of the suites, in GSM8K format")
+    question_field: str = "question"
+    rationale_field: str = Field("answer", description="the annotated rationale ending in '#### N' (GSM8K: answer)")
+    min_k: float = Field(0.2, gt=0, le=1, description="Min-K% Prob: the share of lowest-probability tokens averaged")
+    seed: int = 0
+
+
+class Fluency(Section):
+    """Fluency as an ability row: distinct-2, repetition and cut-off share of every cell's free-form
+    answers, their perplexity under a judge model of the family, and each model's perplexity on
+    a held-out human-written text."""
+
+    text: str | None = Field(None, description="a held-out human-written text file (UTF-8)")
+    judge: str | None = Field(None, description="the ladder model that judges answers; default: the largest")
+
+
 class LadderSection(Section):
     models: list[LadderModel] = Field(min_length=1)
     suites: list[Suite] = Field(min_length=1)
@@ -74,6 +96,8 @@ class LadderSection(Section):
         "vllm model, tensor parallel over the cell's GPUs, in stages.evaluate.python's environment"))
     vllm: VLLMSettings = Field(default_factory=VLLMSettings, description=(
         "tensor_parallel_size defaults to each cell's GPUs; data_parallel_size splits them into replicas"))
+    contamination: Contamination | None = None
+    fluency: Fluency | None = None
 
 
 class SizeLadderExperiment(ExperimentBase):
@@ -106,8 +130,26 @@ class SizeLadderExperiment(ExperimentBase):
             yield ("ladder.models", f"{len(lad.models)} models x {len(lad.interventions)} interventions make "
                                     f"{cells:,} cells per grid point, more than sweep.max_points "
                                     f"({self.sweep.max_points:,}); cut the ladder or raise sweep.max_points")
+        yield from self._probe_problems()
         sizes = [t.max_params for t in lad.tiers]
         if sizes != sorted(sizes):
             yield "ladder.tiers", "list tiers from the smallest max_params up"
         if lad.tiers and max(m.size for m in lad.models) > sizes[-1]:
             yield "ladder.tiers", "the largest model exceeds every tier's max_params; add a tier"
+
+    def _probe_problems(self) -> Iterator[tuple[str, str]]:
+        lad = self.ladder
+        if lad.contamination is not None:
+            local = {t.name: t for s in lad.suites for t in s.tasks if isinstance(t, LocalTask)}
+            task = local.get(lad.contamination.task)
+            if task is None:
+                yield ("ladder.contamination.task", f"{lad.contamination.task!r} is not a local task of the suites "
+                       f"({', '.join(sorted(local)) or 'none'}): twins are made from a local GSM8K-format file")
+            elif task.output_type != "generate_until":
+                yield "ladder.contamination.task", f"{task.name!r} is {task.output_type}: twins need answers generated"
+        if lad.fluency is not None and lad.fluency.judge is not None and \
+                lad.fluency.judge not in {m.name for m in lad.models}:
+            yield "ladder.fluency.judge", f"{lad.fluency.judge!r} is not a ladder model's name"
+        if lad.backend == "vllm" and (lad.contamination is not None or lad.fluency is not None):
+            yield ("ladder.backend", "the Min-K% probe and the fluency perplexities read token log-probabilities "
+                   "through transformers: use backend hf with ladder.contamination or ladder.fluency")

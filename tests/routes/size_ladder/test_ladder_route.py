@@ -98,26 +98,29 @@ def test_tiny_ladder_end_to_end_with_report(tmp_path, tiny_assets):
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes", "--allow-dirty")
     assert code == 0, err
     rows = {r["name"]: r for r in status(tmp_path / "runs", "size-ladder-tiny")}
-    assert len(rows) == 13 and {r["state"] for r in rows.values()} == {"COMPLETED"}, rows
+    assert len(rows) == 15 and {r["state"] for r in rows.values()} == {"COMPLETED"}, rows
     plain = metrics(rows["eval_tiny-l_none"])
     assert {"ability/math", "ability/logic"} <= set(plain)  # the choice task runs under plain decoding
     assert 0.0 <= plain["ability/logic"] <= 1.0 and plain["chat_template"] is True
     assert "task/arithmetic__add/exact_match,strict" in plain and "task/arithmetic__add/exact_match,flexible" in plain
     bo = metrics(rows["eval_tiny-s_bo4"])
     assert "ability/logic" not in bo and bo["task/arithmetic__add/score_is"] == "best_of_n"
-    samples = [json.loads(x) for x in Path(rows["eval_tiny-s_bo4"]["run_dir"], "outputs/samples.jsonl")
-               .read_text().splitlines()]
+    logged = [json.loads(x) for x in Path(rows["eval_tiny-s_bo4"]["run_dir"], "outputs/samples.jsonl")
+              .read_text().splitlines()]
+    samples = [s for s in logged if s["task"] == "arithmetic__add"]
     assert len(samples) == 16 and all(len(s["responses"]) == 4 and 0 <= s["chosen"] < 4 for s in samples)
     hits = [s["answers"][s["chosen"]].replace(",", "").strip().lower() == str(s["target"]).lower() for s in samples]
-    assert bo["ability/math"] == pytest.approx(sum(hits) / len(hits))
+    assert bo["task/arithmetic__add/score"] == pytest.approx(sum(hits) / len(hits))
+    maths = [s for s in logged if s["task"].startswith("arithmetic__")]  # add and words: the math ability
     oracle = [any(a.replace(",", "").strip().lower() == str(s["target"]).lower() for a in s["answers"])
-              for s in samples]
+              for s in maths]
     assert bo["pass_at_n/math"] == pytest.approx(sum(oracle) / len(oracle)) and bo["pass_at_n/math"] >= bo[
         "ability/math"]
     assert "Let's think step by step" in samples[0]["prompt"] and "<|im_start|>" in samples[0]["prompt"]
 
-    table = json.loads(Path(rows["aggregate"]["run_dir"], "outputs/ladder.json").read_text())["rows"]
-    assert len(table) == 3 * 4 + 3  # math in every cell, logic under plain decoding only
+    ladder = json.loads(Path(rows["aggregate"]["run_dir"], "outputs/ladder.json").read_text())
+    table = ladder["rows"]
+    assert len(table) == 3 * 4 * 2 + 3  # math and fluency in every cell, logic under plain decoding only
     code, out, _ = run_cli("report", "size-ladder-tiny", "--root", tmp_path / "runs")
     assert code == 0 and "## The ladder" in out
     report = tmp_path / "runs" / "size-ladder-tiny" / "report"
@@ -125,6 +128,41 @@ def test_tiny_ladder_end_to_end_with_report(tmp_path, tiny_assets):
     lo = metrics(rows["eval_tiny-s_none"])
     assert f"| logic | {lo['ability/logic']:.3f} ± {lo['ability/logic_stderr']:.3f} |" in md
     assert (report / "ladder_heatmap.png").stat().st_size > 1000 and (report / "ladder_lines.png").stat().st_size > 1000
+    check_contamination_and_fluency(rows, ladder, md)
+    assert (report / "ladder_contamination.png").stat().st_size > 1000
+
+
+def check_contamination_and_fluency(rows: dict[str, dict], ladder: dict, md: str) -> None:
+    """The report's contamination and fluency figures are what the per-sample logs recompute."""
+    from runtime.size_ladder import probes
+
+    assert metrics(rows["twins"])["twins"] == 48  # the fixture's word problems all trace
+    plain = metrics(rows["eval_tiny-s_none"])
+    samples = [json.loads(x) for x in Path(rows["eval_tiny-s_none"]["run_dir"], "outputs/samples.jsonl")
+               .read_text().splitlines()]
+    for part in ("original", "twin"):
+        mine = [s for s in samples if s["task"] == f"contamination__{part}"]
+        hits = [s["answers"][0].replace(",", "").strip().lower() == str(s["target"]).lower() for s in mine]
+        assert len(mine) == 16 and plain[f"contamination/{part}"] == pytest.approx(sum(hits) / len(hits))
+    assert plain["contamination/drop"] == pytest.approx(plain["contamination/original"] - plain["contamination/twin"])
+    min_k = [json.loads(x) for x in Path(rows["eval_tiny-s_none"]["run_dir"], "outputs/min_k.jsonl")
+             .read_text().splitlines()]
+    assert len(min_k) == 16
+    assert plain["min_k/auc"] == pytest.approx(probes.auc([r["original"] for r in min_k], [r["twin"] for r in min_k]))
+    gap = sum(r["original"] - r["twin"] for r in min_k) / len(min_k)
+    assert plain["min_k/gap"] == pytest.approx(gap)
+    assert f"| none | tiny-s | 99k | {plain['contamination/original']:.3f} ± " in md
+    assert f"{plain['min_k/gap']:.3f} ± {plain['min_k/gap_stderr']:.3f} | {plain['min_k/auc']:.3f} |" in md
+    sampled = metrics(rows["eval_tiny-m_sc4"])  # fluency: distinct-2 over every free answer of the cell
+    logged = [json.loads(x) for x in Path(rows["eval_tiny-m_sc4"]["run_dir"], "outputs/samples.jsonl")
+              .read_text().splitlines()]
+    answers = [r for s in logged if "answers" in s and not s["task"].startswith("contamination")
+               for r in s["responses"]]
+    assert sampled["fluency/distinct_2"] == pytest.approx(probes.distinct_n(answers, 2))
+    assert 0 < sampled["ability/fluency"] <= 1
+    judged = {(r["model"], r["intervention"]): r for r in ladder["fluency"]}
+    assert judged[("tiny-m", "sc4")]["judge_perplexity"] > 1 and "## Fluency" in md
+    assert "fluency" in {r["ability"] for r in ladder["rows"]}
 
 
 def test_harness_registry_tasks_are_rewritten_or_refused():
