@@ -10,7 +10,9 @@ gives the final answer gives the twin's gold answer. A draw is kept only when ev
 gave a whole number still does (and stays non-negative when it was), so a twin reads like its
 original. An item is left out, with the reason counted, when it cannot be traced: no
 annotation, a step whose stated result is not what its expression computes, a final answer
-no step produces, no question number reaching it, or no draw that keeps the steps whole.
+no step produces, no question number reaching it, a number that is both the question's and
+an earlier step's (its source is ambiguous, and guessing wrong gives a wrong gold answer), or
+no draw that keeps the steps whole.
 
 Pure Python (fractions, no floats in the arithmetic), so it runs anywhere.
 """
@@ -123,6 +125,8 @@ def trace(question: str, rationale: str) -> tuple[list[Step], int, dict[Fraction
         for m in NUMBER.finditer(clean):
             value = number(m.group())
             earlier = [i for i, s in enumerate(steps) if s.result == value]
+            if earlier and value in inputs:  # "bags of 3 for 7" with 21/3 = 7: which 7 is it?
+                raise Untraceable("a number that is both the question's and an earlier step's")
             if earlier:
                 sources.append(("step", earlier[-1]))
             elif value in inputs:

@@ -69,6 +69,8 @@ def test_known_twins_by_hand():
     ("Some apples.", "2*3=<<2*3=6>>6\n#### 6", "no question number reaches the answer"),
     ("3 and 4", "3+4=<<3+4=7>>7", "no final answer"),
     ("Take 2 apples.", "2/(2-1)=<<2/(2-1)=2>>2\n#### 2", "keeps every step whole"),  # v/(v-1) is whole at 2 only
+    ("21 pencils in bags of 3, each bag sold for 7 dollars.", "21/3=<<21/3=7>>7 bags.\n7*7=<<7*7=49>>49\n#### 49",
+     "both the question's and an earlier step's"),  # which 7 is the price?
 ])
 def test_untraceable_items_are_left_out_with_the_reason(question, rationale, why):
     with pytest.raises(Untraceable, match=why):
