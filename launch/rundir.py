@@ -44,6 +44,17 @@ def start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def started_at(pid: int) -> float | None:
+    """When a process started, in seconds since the epoch (None: gone, or not Linux)."""
+    ticks = start_time(pid)
+    try:
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(ticks) / os.sysconf("SC_CLK_TCK") if ticks is not None else None
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
 def slot(node: int | str = 0, shard: int = 0) -> str:
     return f"node{node}.shard{shard}"
 
@@ -61,6 +72,12 @@ class Owner:
     @property
     def here(self) -> bool:
         return self.host == socket.gethostname()
+
+    def is_its_process(self, slack_s: float = 120.0) -> bool:
+        """Whether the pid still names the process that recorded itself: a pid that started
+        well after the record is another process that reuses it (never to be signalled)."""
+        began = started_at(self.pid)
+        return began is None or began <= self.since + slack_s
 
 
 class RunDirBusy(RuntimeError):

@@ -299,8 +299,12 @@ def stop_run(run_dir: str, log: Log, grace_s: float = GRACE_S) -> bool:
 
 
 def _signal(owners: list[rundir.Owner], sig: int) -> None:
-    """Each owner's process group (the session RunTask started), and the owner itself."""
+    """Each owner's process group (the session RunTask started), and the owner itself; not
+    a pid that another process has taken since (a daemon's, say) after the owner died while
+    a child of it still holds the run dir's lock."""
     for owner in owners:
+        if not owner.is_its_process():
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(owner.pid, sig)  # the group outlives a killed leader
         with contextlib.suppress(ProcessLookupError, PermissionError):

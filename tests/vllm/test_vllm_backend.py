@@ -177,7 +177,8 @@ def test_bad_input_is_refused_before_an_engine_starts(tmp_path, tiny_assets):
 def test_a_ladder_cell_through_lm_evals_vllm_model_scores_as_hflm(tmp_path, tiny_assets):
     spec = tiny_example("size_ladder-tiny", tmp_path, tiny_assets)
     cell = ["-o", "ladder.models=[{name: tiny-l, name_or_path: " + str(tiny_assets / "tiny-lm-h32")
-            + ", size: 107k, dtype: fp32}]", "-o", "ladder.interventions=[{name: none, type: none}]"]
+            + ", size: 107k, dtype: fp32}]", "-o", "ladder.interventions=[{name: none, type: none}]",
+            "-o", "ladder.contamination=null", "-o", "ladder.fluency=null"]  # their probes read logprobs through hf
     rows = {}
     for backend in ("hf", "vllm"):
         root = tmp_path / backend
