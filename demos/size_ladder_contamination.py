@@ -150,24 +150,11 @@ def gold_checks(row: dict[str, Any]) -> bool:
 
 
 def digit_tokenizer(out: Path, texts: list[str], vocab_size: int) -> Any:
-    """The fixtures' byte-level BPE (runtime.fixtures.tiny.build_tokenizer) with one token per
-    digit, for a plain-text LM (end of text is the eos)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    """The fixtures' byte-level BPE with one token per digit, for a plain-text LM (end of text
+    is the eos)."""
+    from runtime.fixtures.tiny import build_tokenizer
 
-    from runtime.fixtures.tiny import SPECIALS
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>",
-                                   bos_token=None, unk_token=None, padding_side="left")
-    fast.save_pretrained(out)
-    return fast
+    return build_tokenizer(out, texts, vocab_size, individual_digits=True, eos_token="<|endoftext|>")
 
 
 def text(row: dict[str, Any]) -> str:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from launch.ledger import RunRecord
-from specs.layout import LABSPEC_DIR
+from specs.layout import HPARAMS_DIR, LABSPEC_DIR, TIMELINE_DIR
 
-SHARED = ("timeline", "hparams")  # written by several runs of an experiment, beside its run dirs
+SHARED = (TIMELINE_DIR, HPARAMS_DIR)  # written by several runs of an experiment, beside its run dirs
 
 
 def farm_dir(output_root: str | Path, experiment: str) -> Path:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from specs.layout import HPARAMS_DIR, TIMELINE_DIR
 from specs.tasks import RunConfig
 from specs.tasks.base import HParamsSession
 
@@ -38,11 +39,11 @@ def scalars(values: Mapping[str, Any]) -> dict[str, float]:
 
 
 def hparams_dir(run: RunConfig) -> Path:
-    return Path(run.run_dir).parent / "hparams"
+    return Path(run.run_dir).parent / HPARAMS_DIR
 
 
 def timeline_dir(run: RunConfig) -> Path:
-    return Path(run.run_dir).parent / "timeline"
+    return Path(run.run_dir).parent / TIMELINE_DIR
 
 
 def log_final(run: RunConfig, summary: Mapping[str, Any], group: str | None, step: int = 0) -> None:

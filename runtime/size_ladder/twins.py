@@ -61,8 +61,7 @@ def written(value: Fraction) -> str:
     """A value as GSM8K writes it: whole numbers plain, others as a short decimal."""
     if value.denominator == 1:
         return str(value.numerator)
-    text = f"{float(value):.4f}".rstrip("0").rstrip(".")
-    return text
+    return f"{float(value):.4f}".rstrip("0").rstrip(".")
 
 
 def evaluate(expression: str, values: dict[int, Fraction] | None = None) -> Fraction:
