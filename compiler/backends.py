@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from specs.errors import CompileError
 from specs.sections import GenerationSettings, ResourcesSpec, VLLMSettings
-from specs.tasks.generic import EvaluateTask, GenerateTask
+from specs.tasks.generic import EvaluateTask, GenerateTask, GRPOTask
 from specs.tasks.reasoning import FilterChainsTask, PlanSolveTask
 from specs.tasks.size_ladder import BenchmarkTask
 
@@ -29,7 +29,8 @@ def vllm_uses(config: BaseModel, where: str = "") -> list[tuple[str, VLLMSetting
     """(field path, vLLM settings) of every place in a task config that asks for vLLM."""
     if isinstance(config, GenerationSettings):
         return [(where, config.vllm)] if config.backend == "vllm" else []
-    if getattr(config, "backend", None) == "vllm":  # a task's or section's own backend and vllm fields
+    if getattr(config, "backend", None) == "vllm" and isinstance(getattr(config, "vllm", None), VLLMSettings):
+        # a task's or section's own backend and vllm fields
         return [(f"{where}backend", config.vllm)]  # type: ignore[attr-defined]
     found: list[tuple[str, VLLMSettings]] = []
     for name in type(config).model_fields:
@@ -57,7 +58,23 @@ def fit_to_gpus(config: BaseModel, gpus: int) -> BaseModel:
     return config.model_copy(update=update) if update else config
 
 
+def check_grpo(stage: str, config: GRPOTask, res: ResourcesSpec, python: str) -> None:
+    """GRPO's vLLM is TRL's colocate mode: an engine inside every training process, on its
+    GPU, so none of the one-engine-per-job rules apply; it needs GPUs and vLLM beside TRL."""
+    if config.grpo.backend != "vllm":
+        return
+    at = f"stage {stage}: grpo.backend asks for TRL's colocated vLLM"
+    if res.gpus_per_node == 0:
+        raise CompileError(f"{at}, which runs on the training GPUs, but the stage has none; set grpo.backend: hf")
+    if python == sys.executable and importlib.util.find_spec("vllm") is None:
+        raise CompileError(f"{at}, but the stage runs in {python}, which has no vLLM; set stages.grpo.python to an "
+                           "environment with vllm, trl and deepspeed, or grpo.backend: hf")
+
+
 def check(stage: str, stage_type: str, config: BaseModel, res: ResourcesSpec, launcher: str, python: str) -> None:
+    if isinstance(config, GRPOTask):
+        check_grpo(stage, config, res, python)
+        return
     uses = vllm_uses(config)
     if not uses:
         return

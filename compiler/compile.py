@@ -160,6 +160,7 @@ def _expand_point(exp: ExperimentBase, point: dict[str, Any], pending: dict[str,
         if rehearsal is not None:
             node = replace(node, shards=min(node.shards, REHEARSAL_SHARDS))
             task_config = rehearsal.task(node.config)
+            node = replace(node, config=task_config)  # the backends are checked on what will run
             env = {**env, **rehearsal.env(res, task_config)}
             res = rehearsal.resources(res, trains)
             training = rehearsal.training(training, res.world_size) if training is not None else None

@@ -17,6 +17,7 @@ from specs.sections import (
     MAX_SEED,
     DataSpec,
     DeepSpeedSpec,
+    GRPOSettings,
     Launcher,
     ModelSpec,
     PeftSpec,
@@ -114,6 +115,11 @@ class ExperimentBase(Section):
     def kind_problems(self) -> Iterator[tuple[str, str]]:
         """Cross-field checks of the kind's own section, as (dotted path, message)."""
         return iter(())
+
+    def grpo_settings(self) -> GRPOSettings | None:
+        """The settings of the kind's `grpo` stage, if it has one (the batch rules check its
+        group size against the stage's batch)."""
+        return None
 
     # --- per-stage views, used by the rules and the compiler ------------------------
 

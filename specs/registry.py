@@ -10,6 +10,7 @@ from specs.base import ExperimentBase
 from specs.kinds.dpo import DPOExperiment
 from specs.kinds.evaluate import EvaluateExperiment
 from specs.kinds.formula_dpo import FormulaDPOExperiment
+from specs.kinds.grpo import GRPOExperiment
 from specs.kinds.radio import RadioExperiment
 from specs.kinds.reasoning import ReasoningExperiment
 from specs.kinds.sft import SFTExperiment
@@ -20,6 +21,7 @@ from specs.kinds.spin import SpinExperiment
 KINDS: dict[str, type[ExperimentBase]] = {
     "sft": SFTExperiment,
     "dpo": DPOExperiment,
+    "grpo": GRPOExperiment,
     "evaluate": EvaluateExperiment,
     "formula_dpo": FormulaDPOExperiment,
     "spin": SpinExperiment,

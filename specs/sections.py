@@ -322,6 +322,7 @@ EvaluatorName = Literal["default", "formula", "mllm", "reasoning"]
 Normalizer = Literal["none", "basic", "latex", "number"]
 AnswerExtractor = Literal["none", "last_number", "boxed", "regex"]
 PromptStyle = Literal["plain", "cot"]
+RewardName = Literal["reasoning"]  # rule-checked rewards for GRPO
 Metric = Literal["exact_match", "accuracy", "perplexity", "bleu", "edit_distance", "validity", "greedy_accuracy",
                  "majority_accuracy"]
 EVALUATOR_METRICS: dict[str, tuple[str, ...]] = {
@@ -399,6 +400,36 @@ class DPOSettings(Section):
             raise ValueError(f"loss_weights has {len(self.loss_weights)} values for {len(self.loss_type)} "
                              "loss_type entries; give one weight per loss")
         return self
+
+
+GRPOLoss = Literal["grpo", "dr_grpo", "dapo", "bnpo"]
+
+
+class GRPOSettings(Section):
+    """RL with verifiable rewards through TRL's GRPOTrainer: each prompt is answered
+    `group_size` times, a rule scores every answer, and each answer's advantage is its reward
+    against its group's. The names follow TRL's GRPOConfig; the loss variants are how the
+    token losses are summed (grpo: per sequence; dr_grpo: by a constant; dapo: over the
+    global batch's tokens; bnpo: over the local batch's)."""
+
+    group_size: int = Field(8, ge=2, le=1024, description=(
+        "answers per prompt (TRL's num_generations); the global batch must be a multiple of it"))
+    beta: float = Field(0.0, ge=0, description="KL coefficient against the starting model; 0 loads no reference")
+    epsilon: float = Field(0.2, gt=0, lt=1, description="clip range of the probability ratio")
+    epsilon_high: float | None = Field(None, gt=0, lt=10, description=(
+        "upper clip (DAPO's clip-higher); default epsilon"))
+    loss_type: GRPOLoss = "dapo"
+    scale_rewards: Literal["group", "batch", "none"] = Field("group", description=(
+        "advantages divided by the group's reward std (GRPO), the batch's, or not at all (Dr. GRPO)"))
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the answers")
+    max_completion_length: int = Field(256, gt=0, le=2**20)
+    num_iterations: int = Field(1, ge=1, le=16, description="policy updates per batch of answers (TRL's mu)")
+    mask_truncated_completions: bool = Field(False, description="no loss on answers cut at the length limit (DAPO)")
+    backend: Literal["hf", "vllm"] = Field("hf", description=(
+        "hf: transformers' generate inside the trainer; vllm: TRL's vLLM engine colocated in each training "
+        "process (the stage's python must have vllm, trl and deepspeed)"))
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description=(
+        "backend vllm: the share of each GPU vLLM may take"))
 
 
 class EvaluationSettings(Section):

@@ -1,6 +1,7 @@
 """Kind `reasoning`: evaluate the base model; for t: sample k chains -> check/filter/dedupe
--> sft -> evaluate; then (optionally) the planner + solver evaluation, and SFT of the
-planner on the plans that led the solver to the right answer.
+-> sft -> evaluate; then (optionally) GRPO from the last model (or from the base model)
+-> evaluate; then (optionally) the planner + solver evaluation, and SFT of the planner on
+the plans that led the solver to the right answer.
 
 Every iteration's figures also go on one TensorBoard timeline (step = the model index:
 0 = the base model, t+1 = the model iteration t trained)."""
@@ -13,12 +14,21 @@ from specs.errors import CompileError
 from specs.kinds.reasoning import ReasoningExperiment
 from specs.sections import EvaluationSettings, GenerationSettings, SFTSettings
 from specs.tasks import DatasetRef, ModelRef
-from specs.tasks.generic import EvaluateTask, GenerateTask, SFTTask
-from specs.tasks.reasoning import FilterChainsTask, PlanSolveTask, Rationalization, ReasoningEvalOptions
+from specs.tasks.generic import EvaluateTask, GenerateTask, GRPOTask, SFTTask
+from specs.tasks.reasoning import (
+    FilterChainsTask,
+    PlanSolveTask,
+    Rationalization,
+    ReasoningEvalOptions,
+    ReasoningRewardOptions,
+)
 
 FILTER_TAGS = {k: f"data/{k}" for k in ("coverage", "coverage_before_rationalization", "yield",
                                         "distinct_per_question", "rationalization_share", "data_size")}
 CHAIN_SFT = SFTSettings(completion_only_loss=True, packing=False)
+GRPO_TAGS = {"reward": "grpo/reward", "reward_last": "grpo/reward_last", "answer_reward": "grpo/answer_reward",
+             "frac_reward_zero_std": "grpo/zero_variance_share", "completion_length": "grpo/completion_length",
+             "kl": "grpo/kl", "clip_ratio": "grpo/clip_ratio"}
 
 
 def exemplars(exp: ReasoningExperiment) -> DatasetRef | None:
@@ -86,6 +96,8 @@ def stages(exp: ReasoningExperiment) -> list[StageNode]:
         nodes.append(StageNode(f"evaluate_t{t}", "evaluate",
                                evaluation(exp, common.model(exp.model, current), t + 1, 0), role="evaluate",
                                coordinates={"iteration": t, "model_index": t + 1, "split": "test"}))
+    if r.grpo is not None and r.grpo.enabled:
+        current = grpo_stages(exp, nodes, current)
     ps = r.planner_solver
     if ps.enabled and ps.solver is not None:
         held_out = r.evaluation.data or exp.data.test
@@ -93,7 +105,8 @@ def stages(exp: ReasoningExperiment) -> list[StageNode]:
         nodes.append(StageNode("plan_solve", "plan_solve", PlanSolveTask(
             planner=common.model(exp.model, current), solver=common.model(ps.solver),
             data=common.dataset(exp, held_out), checker=r.checker, max_plan_tokens=ps.max_plan_tokens,
-            max_new_tokens=b.max_new_tokens, train_planner=ps.train_planner, backend=r.backend, vllm=r.vllm),
+            max_new_tokens=b.max_new_tokens, modes=list(ps.modes), verify_rounds=ps.verify_rounds,
+            max_verdict_tokens=ps.max_verdict_tokens, train_planner=ps.train_planner, backend=r.backend, vllm=r.vllm),
             role="plan_solve",
             coordinates={"model_index": b.iterations, "split": "test"}))
         if ps.train_planner:
@@ -102,3 +115,28 @@ def stages(exp: ReasoningExperiment) -> list[StageNode]:
                 data=common.produced(ref("plan_solve", "plans"), prompt_field="prompt", completion_field="plan"),
                 sft=CHAIN_SFT), role="train"))
     return nodes
+
+
+def grpo_stages(exp: ReasoningExperiment, nodes: list[StageNode], current: str) -> str:
+    """GRPO on the training questions -> evaluate, appended to `nodes`; the trained model.
+    From the base model (or with no STaR iteration before it) the prompts carry the
+    few-shot exemplars, as the base model's evaluation did; after STaR the model knows
+    the format."""
+    r = exp.reasoning
+    g, b = r.grpo, r.bootstrap
+    assert g is not None and exp.data.train is not None
+    from_base = g.start == "base" or b.iterations == 0
+    few_shot = b.few_shot if from_base else 0
+    index = b.iterations + 1
+    where = {"iteration": b.iterations, "model_index": index}
+    nodes.append(StageNode("grpo", "grpo", GRPOTask(
+        model=common.model(exp.model, None if from_base else current), prompts=common.dataset(exp, exp.data.train),
+        grpo=g, reward="reasoning", reward_options=ReasoningRewardOptions(checker=r.checker, format=g.format),
+        prompt_style="cot", few_shot=few_shot, exemplars=exemplars(exp) if few_shot else None,
+        timeline=common.timeline(index, "reasoning/", GRPO_TAGS)),
+        role="grpo", coordinates=where, training_update={"max_steps": g.steps}))
+    trained = ref("grpo", "model")
+    nodes.append(StageNode("evaluate_grpo", "evaluate", evaluation(exp, common.model(exp.model, trained), index,
+                                                                   few_shot),
+                           role="evaluate", coordinates={**where, "split": "test"}))
+    return trained

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 SECTIONS: dict[str, str] = {  # kind -> module under launch.reports
     "formula_dpo": "formula_dpo",
+    "grpo": "grpo",
     "spin": "spin",
     "radio": "radio",
     "size_ladder": "size_ladder",

@@ -1,4 +1,4 @@
-"""The runtime's registries: tasks, evaluators, normalisers, answer extractors and prompt
+"""The runtime's registries: tasks, evaluators, GRPO rewards, normalisers, answer extractors and prompt
 styles, by name.
 
 Generic tasks register theirs in `runtime.tasks`; each route package registers its own in
@@ -20,6 +20,7 @@ from runtime.core.errors import TaskInputError
 
 TASKS: dict[str, str] = {}  # task name -> "module:function" taking (RunConfig, its task config)
 EVALUATORS: dict[str, str] = {}  # evaluator name -> "module:function"
+REWARDS: dict[str, str] = {}  # GRPO reward name -> "module:function" (options, gold answers) -> (functions, weights)
 NORMALIZERS: dict[str, Callable[[str], str]] = {}
 EXTRACTORS: dict[str, Callable[[str, str | None], str]] = {}  # (text, regex) -> answer
 PROMPT_STYLES: dict[str, Callable[[str, list[str]], str]] = {}  # (question, worked examples) -> prompt

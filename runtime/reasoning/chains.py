@@ -37,18 +37,20 @@ def prompt(question: str, exemplars: list[str] | None = None, hint: str | None =
 
 
 def final_answer(chain: str) -> str:
-    """The stated final answer ("The answer is X"), else the last number, else ''."""
-    found = [str(f) for f in FINAL.findall(chain)]
-    if found:
-        return found[-1].strip()
+    """The first stated answer ("The answer is X"), else the last number, else ''. The first:
+    a model that goes on after its answer tends to invent the next few-shot question and
+    answer that too, and the chain must not be scored by an answer to a question nobody asked."""
+    found = [str(f).strip() for f in FINAL.findall(chain)]
+    if any(found):
+        return next(f for f in found if f)
     numbers = [str(n) for n in LAST_NUMBER.findall(chain)]
     return numbers[-1] if numbers else ""
 
 
 def clean(chain: str) -> str:
-    """A chain ends at its stated answer (what a model writes after it is noise)."""
-    found = list(FINAL.finditer(chain))
-    text = chain[:found[-1].end()] if found else chain
+    """A chain ends at its first stated answer (what a model writes after it is noise)."""
+    found = [m for m in FINAL.finditer(chain) if m.group(1).strip()]
+    text = chain[:found[0].end()] if found else chain
     return text.strip()
 
 

@@ -61,6 +61,24 @@ def symbolic(answer: str, gold: str) -> bool:
         return exact(answer, gold)
 
 
+def misfit(gold: str, checker: AnswerChecker) -> str | None:
+    """Why a gold answer cannot be checked by `checker` (None when it can): a numeric
+    checker needs a number, a sympy checker an expression. A data set whose answer field
+    holds something else would score every answer 0, silently."""
+    if checker.type == "numeric" and parse_number(gold) is None:
+        return "is not a number"
+    if checker.type == "sympy":
+        import sympy
+
+        try:
+            sympy.sympify(str(gold).replace("^", "**"))
+        except (sympy.SympifyError, TypeError, SyntaxError, AttributeError):
+            return "is not an expression sympy reads"
+    if not str(gold).strip():
+        return "is empty"
+    return None
+
+
 def check(answer: str, gold: str, checker: AnswerChecker | dict[str, Any]) -> bool:
     """Whether `answer` is right by the spec's checker (a dict with the same fields is read too)."""
     if isinstance(checker, AnswerChecker):

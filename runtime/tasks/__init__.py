@@ -1,4 +1,4 @@
-"""The generic tasks (sft, dpo, generate, evaluate, smoke) and the names they bring:
+"""The generic tasks (sft, dpo, grpo, generate, evaluate, smoke) and the names they bring:
 the default evaluator, the plain normalisers and answer extractors, the plain prompt."""
 
 from runtime.core import registry, text
@@ -7,6 +7,7 @@ registry.TASKS.update({
     "smoke": "runtime.tasks.smoke:run",
     "sft": "runtime.tasks.sft:run",
     "dpo": "runtime.tasks.dpo:run",
+    "grpo": "runtime.tasks.grpo:run",
     "generate": "runtime.tasks.generate:run",
     "evaluate": "runtime.tasks.evaluate:run",
 })

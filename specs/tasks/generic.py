@@ -1,8 +1,9 @@
-"""The generic tasks' configs: smoke, sft, dpo, generate, evaluate.
+"""The generic tasks' configs: smoke, sft, dpo, grpo, generate, evaluate.
 
 The evaluate task runs an evaluator chosen by name; a route's evaluator brings its own
 options (`EvaluatorOptions` subclasses in the route's module, registered by name), so
-this module knows no route.
+this module knows no route. GRPO's rule-checked reward is chosen the same way (a route
+registers its `RewardOptions` and its reward functions by name).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from specs.sections import (
     EvaluationSettings,
     EvaluatorName,
     GenerationSettings,
+    GRPOSettings,
     PromptStyle,
+    RewardName,
     Section,
     SFTSettings,
 )
@@ -115,3 +118,47 @@ class EvaluateTask(TaskConfig):
 
 
 Split = Literal["train", "test"]
+
+
+class RewardOptions(Section):
+    """Options of one GRPO reward (a route registers its own by name, as evaluators do)."""
+
+    reward: ClassVar[str] = ""
+
+
+REWARD_OPTIONS: dict[str, type[RewardOptions]] = {}
+RewardT = TypeVar("RewardT", bound=RewardOptions)
+
+
+def reward_options(cls: type[RewardT]) -> type[RewardT]:
+    REWARD_OPTIONS[cls.reward] = cls
+    return cls
+
+
+@task
+class GRPOTask(TaskConfig):
+    """GRPO on prompts with gold answers: the prompts are written in `prompt_style` (with
+    `few_shot` worked examples, R1-Zero style from a base model), the answers scored by the
+    reward `reward` names, with its `reward_options`."""
+
+    task: ClassVar[str] = "grpo"
+    outputs: ClassVar[dict[str, str]] = {"model": MODEL_DIR}
+
+    model: ModelRef
+    prompts: DatasetRef = Field(description="questions under prompt_field, gold answers under completion_field")
+    grpo: GRPOSettings
+    reward: RewardName
+    reward_options: SerializeAsAny[RewardOptions]
+    prompt_style: PromptStyle = "plain"
+    few_shot: int = Field(0, ge=0)
+    exemplars: DatasetRef | None = Field(None, description="where the few-shot examples come from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _options_of_the_reward(cls, data: Any) -> Any:
+        return as_named(data, "reward_options", "reward", REWARD_OPTIONS, "reward")
+
+    def opts(self, cls: type[RewardT]) -> RewardT:
+        if not isinstance(self.reward_options, cls):
+            raise TypeError(f"the {self.reward!r} reward needs its options ({cls.__name__})")
+        return self.reward_options

@@ -7,10 +7,10 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, JsonValue
 
-from specs.kinds.reasoning import AnswerChecker
+from specs.kinds.reasoning import AnswerChecker, FormatReward, PlanSolveMode, plan_only
 from specs.sections import Section, VLLMSettings
 from specs.tasks.base import DatasetRef, ModelRef, TaskConfig, task
-from specs.tasks.generic import EvaluatorOptions, evaluator_options
+from specs.tasks.generic import EvaluatorOptions, RewardOptions, evaluator_options, reward_options
 
 
 class Rationalization(Section):
@@ -52,6 +52,10 @@ class PlanSolveTask(TaskConfig):
     checker: AnswerChecker
     max_plan_tokens: int = Field(gt=0)
     max_new_tokens: int = Field(gt=0)
+    modes: list[PlanSolveMode] = Field(default_factory=plan_only, min_length=1, description=(
+        "the arms beside both models alone; the planner is the small model in either"))
+    verify_rounds: int = Field(2, ge=0, le=10)
+    max_verdict_tokens: int = Field(64, gt=0)
     train_planner: bool = False
     backend: Literal["hf", "vllm"] = "hf"
     vllm: VLLMSettings = Field(default_factory=VLLMSettings)
@@ -69,3 +73,14 @@ class ReasoningEvalOptions(EvaluatorOptions):
     max_new_tokens: int = Field(gt=0)
     few_shot: int = Field(0, ge=0)
     exemplars: DatasetRef | None = Field(None, description="worked examples (never the held-out file)")
+
+
+@reward_options
+class ReasoningRewardOptions(RewardOptions):
+    """GRPO's reward on a chain: 1 when the checker accepts its final answer against the
+    gold, plus `format.weight` when it is written in the format's template."""
+
+    reward: ClassVar[str] = "reasoning"
+
+    checker: AnswerChecker
+    format: FormatReward

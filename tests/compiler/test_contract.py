@@ -22,7 +22,7 @@ import pytest
 from compiler import compile
 from compiler.plan import Plan
 from specs import load_spec
-from specs.sections import AnswerExtractor, EvaluatorName, Normalizer, PromptStyle
+from specs.sections import AnswerExtractor, EvaluatorName, Normalizer, PromptStyle, RewardName
 from specs.tasks import TASK_CONFIGS, RunConfig
 from specs.tasks.generic import EvaluateTask, GenerateTask
 from tests.conftest import EXAMPLES, REPO
@@ -45,7 +45,8 @@ def test_registries_agree_with_the_specs_closed_sets():
     assert set(registry.NORMALIZERS) == set(typing.get_args(Normalizer))
     assert set(registry.EXTRACTORS) == set(typing.get_args(AnswerExtractor))
     assert set(registry.PROMPT_STYLES) == set(typing.get_args(PromptStyle))
-    for target in [*registry.TASKS.values(), *registry.EVALUATORS.values()]:
+    assert set(registry.REWARDS) == set(typing.get_args(RewardName))
+    for target in [*registry.TASKS.values(), *registry.EVALUATORS.values(), *registry.REWARDS.values()]:
         assert callable(registry.load(target)), target
 
 

@@ -1,6 +1,7 @@
 """Route reasoning: answer checkers, chains (final answers, de-duplication, the
 rationalisation prompt), the plan's iteration wiring, and the tiny bootstrap end to end
-(two iterations, the planner + solver evaluation) with the report and the timeline."""
+(two iterations, GRPO, the planner + solver evaluation in its plan and verify modes) with
+the report and the timeline. The verify loop itself: test_verify.py; GRPO: test_grpo.py."""
 
 from __future__ import annotations
 
@@ -112,15 +113,38 @@ def test_tiny_bootstrap_end_to_end_with_report(tmp_path, tiny_assets):
     assert json.loads((run["sft_t1"] / "run.json").read_text())["training"]["max_steps"] == round(8 * 1.2)
     plan = metrics(rows["plan_solve"])
     assert {"solver_accuracy", "solver_with_plan_accuracy", "plan_acceptance", "planner_tokens"} <= set(plan)
+    arms = ("small", "large", "plan_solve", "solve_verify")
+    assert {f"{a}_{k}" for a in arms for k in ("accuracy", "small_tokens", "large_tokens")} <= set(plan)
+    assert {"verifier_precision", "verifier_recall", "verify_rounds_used"} <= set(plan)
+    # the tiny random models may write nothing; the large model still reads every chain it checks
+    assert plan["small_large_tokens"] == 0 and plan["solve_verify_large_read_tokens"] > 0
+    assert plan["large_accuracy"] == plan["solver_accuracy"] and 0 <= plan["verify_rounds_used"] <= 1
+    answers = [json.loads(x) for x in (run["plan_solve"] / "outputs/predictions.jsonl").read_text().splitlines()]
+    assert answers and all(1 <= len(a["verify"]["attempts"]) <= 2 and a["verify"]["attempts"][0]["chain"] == a["small"]
+                           for a in answers)  # verify_rounds: 1; round 0 is the small model's chain alone
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(tmp_path / "runs" / "reasoning-tiny" / "timeline"))
     acc.Reload()
-    assert [e.step for e in acc.Scalars("reasoning/heldout/greedy_accuracy")] == [0, 1, 2]
+    assert [e.step for e in acc.Scalars("reasoning/heldout/greedy_accuracy")] == [0, 1, 2, 3]  # 3: after GRPO
+    grpo = metrics(rows["grpo"])
+    assert [(e.step, e.value) for e in acc.Scalars("reasoning/grpo/reward")] == [(3, pytest.approx(grpo["reward"]))]
+    for tag in ("zero_variance_share", "completion_length", "kl", "clip_ratio", "answer_reward"):
+        assert [e.step for e in acc.Scalars(f"reasoning/grpo/{tag}")] == [3], tag
+    curve = EventAccumulator(str(run["grpo"] / "tb"))
+    curve.Reload()
+    assert [e.step for e in curve.Scalars("train/reward")] == [1, 2, 3, 4]  # the reward curve, per step
+    grpo_run = json.loads((run["grpo"] / "run.json").read_text())
+    assert grpo_run["task_config"]["model"]["name_or_path"] == str(run["sft_t1"] / "checkpoints" / "final")
+    assert grpo_run["world_size"] == 2 and grpo_run["deepspeed_config"]
     assert [e.step for e in acc.Scalars("reasoning/data/coverage")] == [1, 2]
     assert [e.step for e in acc.Scalars("reasoning/sft_loss")] == [1, 2]
     code, out, _ = run_cli("report", "reasoning-tiny", "--root", tmp_path / "runs")
-    assert code == 0 and "## Bootstrap iterations" in out and "## Planner + solver" in out
+    assert code == 0 and "## Bootstrap iterations" in out and "## Planner + solver" in out and "## GRPO" in out
     md = (tmp_path / "runs" / "reasoning-tiny" / "report" / "report.md").read_text()
+    assert "| solve + verify |" in md and "| small alone |" in md and "precision" in md
+    assert (tmp_path / "runs" / "reasoning-tiny" / "report" / "reasoning_tradeoff.png").is_file()
+    assert (tmp_path / "runs" / "reasoning-tiny" / "report" / "grpo_rewards.png").is_file()
+    assert "| - | 3 |" in md and "grpo reward" in md
     f1 = metrics(rows["filter_t1"])
     assert f"| - | 2 | {f1['data_size']:.4g} | {f1['coverage']:.4g} |" in md
