@@ -1,5 +1,5 @@
 """`labspec report` for GRPO (the grpo kind, and the reasoning route's GRPO stage): a
-table of each GRPO run's reward (first step, last step, mean), each reward function's
+table of each GRPO run's reward (first and last tenth of the steps, all of them), each reward function's
 mean, the share of groups whose answers all scored the same (they give no gradient),
 answer length, KL and the clipped share, with the held-out scores of the model it
 trained; and a plot of the reward and the zero-variance share per step, read from the
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from launch.ledger import RunRecord
 
-COLUMNS = (("reward_first", "reward first"), ("reward_last", "reward last"), ("reward", "reward mean"),
+COLUMNS = (("reward_first", "reward, first 10%"), ("reward_last", "reward, last 10%"), ("reward", "reward mean"),
            ("answer_reward", "answer reward"), ("format_reward", "format reward"),
            ("frac_reward_zero_std", "zero-variance groups"), ("completion_length", "length"), ("kl", "KL"),
            ("clip_ratio", "clipped"))

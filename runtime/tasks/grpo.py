@@ -57,7 +57,8 @@ def config_arguments(run: RunConfig, tc: GRPOTask, weights: list[float]) -> dict
 
 def summary_from(log_history: list[dict[str, Any]], reward_names: list[str]) -> dict[str, float]:
     """The run's figures for its summary and the route's timeline: means over the logged
-    steps (a single step is noise), and the last reward."""
+    steps (a single step is noise), and the mean reward of the first and the last tenth of
+    them."""
     def series(key: str) -> list[float]:
         return [float(e[key]) for e in log_history if isinstance(e.get(key), (int, float))]
 
@@ -70,8 +71,9 @@ def summary_from(log_history: list[dict[str, Any]], reward_names: list[str]) -> 
         if values:
             out[name] = fmean(values)
     rewards = series("reward")
-    if rewards:
-        out["reward_first"], out["reward_last"] = rewards[0], rewards[-1]
+    if rewards:  # a step's reward is a handful of prompts' worth: compare the first and last tenth
+        window = max(1, len(rewards) // 10)
+        out["reward_first"], out["reward_last"] = fmean(rewards[:window]), fmean(rewards[-window:])
     return out
 
 

@@ -158,7 +158,7 @@ def test_grpo_kind_end_to_end_reward_curve_and_report(tmp_path, tiny_assets):
     reward = [(e.step, e.value) for e in acc.Scalars("train/reward")]
     assert [s for s, _ in reward] == [1, 2, 3, 4]  # logging_steps 1, max_steps 4
     assert m["reward"] == pytest.approx(sum(v for _, v in reward) / 4)
-    assert m["reward_last"] == pytest.approx(reward[-1][1])
+    assert m["reward_first"] == pytest.approx(reward[0][1]) and m["reward_last"] == pytest.approx(reward[-1][1])
     answer = [e.value for e in acc.Scalars("train/rewards/answer/mean")]
     shaped = [e.value for e in acc.Scalars("train/rewards/format/mean")]
     for total, a, f in zip((v for _, v in reward), answer, shaped, strict=True):
