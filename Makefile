@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
-.PHONY: setup demo test bench clean
+.PHONY: setup demo demos test bench clean
 
 setup:
 	scripts/setup.sh
@@ -17,6 +17,17 @@ demo: setup
 
 test:
 	scripts/test.sh
+
+# The route demos of docs/results.md, one after another (each under 10 minutes on 2 CPU
+# cores): each prints its measured table and writes its report under runs/demo-*.
+demos: setup
+	.venv/bin/python demos/reasoning.py
+	.venv/bin/python demos/reasoning_grpo.py
+	.venv/bin/python demos/size_ladder.py
+	.venv/bin/python demos/size_ladder_contamination.py
+	.venv/bin/python demos/spin.py
+	.venv/bin/python demos/formula_dpo.py
+	.venv/bin/python demos/radio.py
 
 bench: setup
 	.venv/bin/python bench/compile_grid.py
