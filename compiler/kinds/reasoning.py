@@ -96,7 +96,7 @@ def stages(exp: ReasoningExperiment) -> list[StageNode]:
         nodes.append(StageNode(f"evaluate_t{t}", "evaluate",
                                evaluation(exp, common.model(exp.model, current), t + 1, 0), role="evaluate",
                                coordinates={"iteration": t, "model_index": t + 1, "split": "test"}))
-    if r.grpo is not None and r.grpo.enabled:
+    if r.grpo is not None:
         current = grpo_stages(exp, nodes, current)
     ps = r.planner_solver
     if ps.enabled and ps.solver is not None:

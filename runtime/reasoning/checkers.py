@@ -8,6 +8,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
+from runtime.reasoning import chains
 from specs.kinds.reasoning import AnswerChecker
 
 NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
@@ -91,3 +92,8 @@ def check(answer: str, gold: str, checker: AnswerChecker | dict[str, Any]) -> bo
     if kind == "sympy":
         return symbolic(answer, gold)
     return exact(answer, gold)
+
+
+def chain_right(chain: str, gold: str, checker: AnswerChecker | dict[str, Any]) -> bool:
+    """Whether a chain's final answer (its first stated one) is right by the checker."""
+    return check(chains.final_answer(chain), gold, checker)

@@ -11,7 +11,7 @@ from typing import Any
 from runtime.core.models import text_tokenizer
 from runtime.core.sampling import generate_batched
 from runtime.reasoning import chains
-from runtime.reasoning.checkers import check, parse_number
+from runtime.reasoning.checkers import chain_right, check, parse_number
 from runtime.tasks.evaluate import Sample
 from runtime.tasks.generate import exemplars
 from specs.sections import GenerationSettings
@@ -48,7 +48,7 @@ def evaluate(run: RunConfig, tc: EvaluateTask, model: Any, tokenizer: Any,
         tokens += len(tok(g[0], add_special_tokens=False)["input_ids"])
         predictions.append({"question": s.prompt, "gold": gold, "greedy": g[0],
                             "greedy_answer": chains.final_answer(g[0]),
-                            "greedy_correct": check(chains.final_answer(g[0]), gold, checker),
+                            "greedy_correct": chain_right(g[0], gold, checker),
                             "samples": many, "majority_answer": majority,
                             "majority_correct": bool(majority) and check(majority, gold, checker),
                             "any_correct": any(check(a, gold, checker) for a in answers if a)})

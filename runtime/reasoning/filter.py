@@ -18,7 +18,7 @@ from runtime.core.errors import TaskInputError
 from runtime.core.io import read_jsonl, write_jsonl
 from runtime.core.sampling import generate_batched, load_for_generation, release
 from runtime.reasoning import chains
-from runtime.reasoning.checkers import check
+from runtime.reasoning.checkers import chain_right
 from specs.kinds.reasoning import AnswerChecker
 from specs.sections import GenerationSettings
 from specs.tasks import RunConfig
@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 
 
 def right_chains(texts: list[str], gold: str, checker: AnswerChecker) -> list[str]:
-    return [chains.clean(t) for t in texts if t.strip() and check(chains.final_answer(t), gold, checker)]
+    return [chains.clean(t) for t in texts if t.strip() and chain_right(t, gold, checker)]
 
 
 def rationalise(questions: list[dict[str, Any]], settings: Rationalization, samples: int, base: str,

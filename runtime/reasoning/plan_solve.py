@@ -27,7 +27,7 @@ from runtime.core.io import write_jsonl
 from runtime.core.models import text_tokenizer
 from runtime.core.sampling import generate_batched, load_for_generation, release
 from runtime.reasoning import chains
-from runtime.reasoning.checkers import check
+from runtime.reasoning.checkers import chain_right
 from runtime.reasoning.verify import Who, arm, mean, verify_loop
 from specs.sections import GenerationSettings
 from specs.tasks import RunConfig
@@ -134,8 +134,9 @@ def arms(models: Models, tc: PlanSolveTask, questions: list[str],
         models.drop("small")
     large = models.generate("large", cot, tc.max_new_tokens)
     rows: list[dict[str, Any]] = [
-        {"question": q, "gold": g, "small": s, "correct_small": right(s, g, tc), "alone": a,
-         "correct_alone": right(a, g, tc)} for q, g, s, a in zip(questions, golds, small, large, strict=True)]
+        {"question": q, "gold": g, "small": s, "correct_small": chain_right(s, g, tc.checker), "alone": a,
+         "correct_alone": chain_right(a, g, tc.checker)}
+        for q, g, s, a in zip(questions, golds, small, large, strict=True)]
     summary: dict[str, Any] = {
         "questions": len(rows),
         **arm("small", [r["correct_small"] for r in rows], [models.count(s, "small") for s in small], [0] * len(rows)),
@@ -156,10 +157,6 @@ def arms(models: Models, tc: PlanSolveTask, questions: list[str],
     return rows, summary, accepted
 
 
-def right(chain: str, gold: str, tc: PlanSolveTask) -> bool:
-    return check(chains.final_answer(chain), gold, tc.checker)
-
-
 def plan_arm(models: Models, tc: PlanSolveTask, rows: list[dict[str, Any]], plans: list[str],
              summary: dict[str, Any]) -> list[dict[str, str]]:
     """The large model answers given the small model's plan; fills the rows and the summary
@@ -168,7 +165,7 @@ def plan_arm(models: Models, tc: PlanSolveTask, rows: list[dict[str, Any]], plan
     helped = models.generate("large", prompts, tc.max_new_tokens)
     accepted: list[dict[str, str]] = []
     for r, plan, h in zip(rows, plans, helped, strict=True):
-        r.update(plan=plan, with_plan=h, correct_with_plan=right(h, r["gold"], tc))
+        r.update(plan=plan, with_plan=h, correct_with_plan=chain_right(h, r["gold"], tc.checker))
         if r["correct_with_plan"] and plan.strip():
             accepted.append({"prompt": PLAN.format(question=r["question"]), "plan": plan})
     n = max(len(rows), 1)

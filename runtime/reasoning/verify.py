@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from runtime.reasoning import chains
-from runtime.reasoning.checkers import check
+from runtime.reasoning.checkers import chain_right
 from specs.kinds.reasoning import AnswerChecker
 
 Who = Literal["small", "large"]
@@ -129,7 +129,7 @@ def verify_loop(questions: Sequence[str], golds: Sequence[str], solve: Generate,
         rejected = []
         for i, chain, prompt, reply in zip(pending, solved, asked, replies, strict=True):
             verdict = parse_verdict(reply, len(steps(chain)))
-            attempts[i].append(Attempt(r, chain, check(chains.final_answer(chain), golds[i], checker), verdict.label,
+            attempts[i].append(Attempt(r, chain, chain_right(chain, golds[i], checker), verdict.label,
                                        verdict.step, reply, count(chain, "small"), count(reply, "large"),
                                        count(prompt, "large")))
             if not verdict.accepted:
@@ -154,7 +154,7 @@ def _row(question: str, gold: str, tried: list[Attempt], fallback: str | None, c
         large += count(fallback, "large")
         read += count(chains.prompt(question), "large")
     return {"question": question, "gold": gold, "attempts": [asdict(a) for a in tried], "answered_by": by,
-            "answer": final, "correct": check(chains.final_answer(final), gold, checker), "retries": len(tried) - 1,
+            "answer": final, "correct": chain_right(final, gold, checker), "retries": len(tried) - 1,
             "small_tokens": sum(a.small_tokens for a in tried), "large_tokens": large, "large_read_tokens": read}
 
 

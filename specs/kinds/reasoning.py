@@ -31,9 +31,9 @@ class FormatReward(Section):
 class ReasoningGRPO(GRPOSettings):
     """The route's GRPO stage: from the last STaR model (`bootstrap`; the base model when
     there are no iterations) or from the base model (`base`, R1-Zero style, with the
-    few-shot prompt), on the training questions, rewarded by the route's checker."""
+    few-shot prompt), on the training questions, rewarded by the route's checker. No
+    section (`reasoning.grpo: null`), no GRPO."""
 
-    enabled: bool = True
     start: Literal["bootstrap", "base"] = "bootstrap"
     steps: int = Field(100, gt=0, le=MAX_STEPS, description="optimizer steps")
     format: FormatReward = Field(default_factory=FormatReward)
@@ -115,8 +115,7 @@ class ReasoningExperiment(ExperimentBase):
     reasoning: ReasoningSection = Field(default_factory=ReasoningSection)
 
     def grpo_settings(self) -> GRPOSettings | None:
-        g = self.reasoning.grpo
-        return g if g is not None and g.enabled else None
+        return self.reasoning.grpo
 
     def kind_problems(self) -> Iterator[tuple[str, str]]:
         r = self.reasoning
