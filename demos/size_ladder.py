@@ -5,14 +5,15 @@ fine-tuned with the `sft` kind on the same worked solutions of synthetic sums an
 differences, for the same steps, batch order and learning rate; a `size_ladder` spec then
 evaluates the three checkpoints on the task's questions under plain greedy decoding,
 self-consistency (majority vote over n samples) and best-of-n (the rule verifier, which
-recomputes the "a op b = c" a sample states). Per size the demo prints, with standard errors
-from the per-question outcomes in each cell's samples.jsonl (paired: every cell answers the
-same questions):
+recomputes the "a op b = c" a sample states and checks its operands and stated answer). Per
+size the demo prints, with standard errors from the per-question outcomes in each cell's
+samples.jsonl (paired: every cell answers the same questions):
 
 - base: plain greedy exact match;
 - retention: base / the largest model's base (a ratio estimator's delta-method s.e.);
 - self-consistency gain: majority-vote exact match - plain greedy exact match;
-- best-of-n oracle gap: pass@n (any of the n samples right) - the verifier's pick's exact match.
+- best-of-n oracle gap: pass@n (any of the n samples right) - the verifier's pick's exact match;
+  beside it sound pass@n: a right answer stated by a sound chain (the verifier's top score).
 
 Beside them: greedy on the instructed prompt (cot), the vote's and the verifier's exact match,
 pass@n, and the share of single samples that are right (sample acc).
@@ -40,12 +41,13 @@ Predicted direction, written before the first run:
   often hold a right answer that the rule verifier cannot single out, e.g. a sample that copies
   an operand wrongly but adds correctly); for a model near the ceiling it is about 0.
 
-Measured (defaults, seed 0, 200 questions, s.e. paired per question; 282 s on 2 shared cores):
+Measured (defaults, seed 0, 200 questions, s.e. paired per question; 282-341 s on 2 shared cores),
+with the rule verifier that also checks the operands and the stated answer:
 
-    model   params  base           retention      SC@8 gain       pass@8  BoN@8  oracle gap
-    tiny-s  20k     0.110 ± 0.022  0.118 ± 0.024  -0.030 ± 0.026  0.395   0.075  +0.320 ± 0.033
-    tiny-m  57k     0.760 ± 0.030  0.813 ± 0.035  -0.200 ± 0.039  0.950   0.400  +0.550 ± 0.035
-    tiny-l  633k    0.935 ± 0.017  1.000          +0.010 ± 0.017  0.995   0.995  +0.000 ± 0.000
+    model   params  base           retention      SC@8 gain       pass@8  BoN@8  oracle gap      sound pass@8
+    tiny-s  20k     0.110 ± 0.022  0.118 ± 0.024  -0.030 ± 0.026  0.395   0.065  +0.330 ± 0.033  0.000
+    tiny-m  57k     0.760 ± 0.030  0.813 ± 0.035  -0.200 ± 0.039  0.950   0.530  +0.420 ± 0.035  0.525
+    tiny-l  633k    0.935 ± 0.017  1.000          +0.010 ± 0.017  0.995   0.995  +0.000 ± 0.000  0.995
 
 - retention: as predicted (both smaller models far more than 2 s.e. below 1, the smallest lowest);
 - self-consistency: the prediction fails. The vote hurts the intermediate model (-0.20): at
@@ -53,12 +55,14 @@ Measured (defaults, seed 0, 200 questions, s.e. paired per question; 282 s on 2 
   vote broke 54 questions greedy had right and fixed 14. About 0 for the other two, as for the
   largest predicted. The cot prompt alone changes greedy by at most 0.02 (0.74 vs 0.76);
 - best-of-n: the gap is > 0 for the smaller models and 0 at the ceiling, but it does not shrink
-  from the smallest to the middle model (0.32 -> 0.55). The rule verifier's wrong picks with a
-  right sample present: tiny-s 64, all equations with operands that are not the question's;
-  tiny-m 58 of those, 49 whose equation holds but whose stated answer is another number (the
-  verifier does not compare the two), 3 with a wrong result; tiny-l none.
-
-    .venv/bin/python demos/size_ladder.py [--out runs/demo-size-ladder] [--steps 400] [--n 8]
+  from the smallest to the middle model (0.33 -> 0.42). Sound pass@8 (a right answer stated by a
+  chain whose equation holds, uses the question's numbers and gives the stated answer) says why:
+  the smaller models' right samples are almost all lucky (tiny-m: "0 + 2 = 0. The answer is 2."),
+  and the verifier picks nearly every sound one (BoN@8 >= sound pass@8 for all three; tiny-m
+  has 3 questions where a sound right chain lost to a tie with a sound-looking wrong one,
+  "0 + 0 = 0" for "What is 0 + 2?": operands are checked as a set). The first run's
+  verifier only recomputed "a op b = c"; it picked chains that answered another sum or stated
+  another number (tiny-m BoN@8 0.400, gap +0.550), which is why it now checks both.
 """
 
 from __future__ import annotations
@@ -198,15 +202,26 @@ def measure(out: Path, n: int) -> dict[str, dict[str, Any]]:
         hit_cot = [float(normalise(r["answers"][0]) == normalise(r["target"])) for r in cot]
         vote = [float(normalise(majority(r["answers"])) == normalise(r["target"])) for r in sc]
         oracle = [float(any(normalise(a) == normalise(r["target"]) for a in r["answers"])) for r in bo]
+        sound = [float(any(normalise(a) == normalise(r["target"]) and sound_chain(s, r["prompt"] or "")
+                           for a, s in zip(r["answers"], r["responses"], strict=True))) for r in bo]
         chosen = [float(normalise(r["answers"][r["chosen"]]) == normalise(r["target"])) for r in bo]
         misses = Counter(miss_kind(r) for r, o, c in zip(bo, oracle, chosen, strict=True) if o and not c)
-        found[name] = {"plain": hit, "cot": hit_cot, "vote": vote, "oracle": oracle, "chosen": chosen,
+        found[name] = {"plain": hit, "cot": hit_cot, "vote": vote, "oracle": oracle, "sound": sound, "chosen": chosen,
                        "sample_acc": statistics.fmean(normalise(a) == normalise(r["target"])
                                                       for r in sc for a in r["answers"]),
                        "vote_fixes": sum(v > p for v, p in zip(vote, hit, strict=True)),
                        "vote_breaks": sum(v < p for v, p in zip(vote, hit, strict=True)),
                        "misses": misses}
     return found
+
+
+def sound_chain(response: str, prompt: str) -> bool:
+    """Every equation holds, its operands are the question's (or earlier results) and the
+    stated answer is its result: the rule verifier's top score."""
+    sys.path.insert(0, str(REPO))
+    from runtime.size_ladder.verifiers import question_of, rule_score
+
+    return rule_score(response, question_of(prompt)) >= 3.0
 
 
 def miss_kind(row: dict[str, Any]) -> str:
@@ -239,8 +254,8 @@ def table(found: dict[str, dict[str, Any]], params: dict[str, int], n: int) -> t
     largest = list(SIZES)[-1]
     stats: dict[str, Any] = {}
     lines = [f"| model | params | base ± s.e. | retention ± s.e. | cot greedy | SC@{n} | SC@{n} gain ± s.e. | "
-             f"BoN@{n} | pass@{n} | oracle gap ± s.e. | sample acc |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"BoN@{n} | pass@{n} | oracle gap ± s.e. | sound pass@{n} | sample acc |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, f in found.items():
         base = mean_se(f["plain"])
         retention = ratio_se(f["plain"], found[largest]["plain"]) if name != largest else (1.0, 0.0)
@@ -249,12 +264,12 @@ def table(found: dict[str, dict[str, Any]], params: dict[str, int], n: int) -> t
         bon, oracle = statistics.fmean(f["chosen"]), statistics.fmean(f["oracle"])
         stats[name] = {"base": base, "retention": retention, "gain": gain, "gap": gap, "bon": bon, "oracle": oracle,
                        "cot": statistics.fmean(f["cot"]), "vote": statistics.fmean(f["vote"]),
-                       "sample_acc": f["sample_acc"]}
+                       "sample_acc": f["sample_acc"], "sound": statistics.fmean(f["sound"])}
         lines.append(f"| {name} | {params[name] / 1e3:.0f}k | {base[0]:.3f} ± {base[1]:.3f} | "
                      f"{retention[0]:.3f} ± {retention[1]:.3f} | {stats[name]['cot']:.3f} | "
                      f"{stats[name]['vote']:.3f} | "
                      f"{gain[0]:+.3f} ± {gain[1]:.3f} | {bon:.3f} | {oracle:.3f} | {gap[0]:+.3f} ± {gap[1]:.3f} | "
-                     f"{f['sample_acc']:.3f} |")
+                     f"{stats[name]['sound']:.3f} | {f['sample_acc']:.3f} |")
     return "\n".join(lines), stats
 
 
@@ -273,6 +288,7 @@ def plot(stats: dict[str, Any], params: dict[str, int], n: int, path: Path) -> P
     ax.plot(sizes, [s["vote"] for s in stats.values()], marker="s", label=f"self-consistency@{n}")
     ax.plot(sizes, [s["bon"] for s in stats.values()], marker="^", label=f"best-of-{n} (rule verifier)")
     ax.plot(sizes, [s["oracle"] for s in stats.values()], marker="v", linestyle="--", label=f"pass@{n}")
+    ax.plot(sizes, [s["sound"] for s in stats.values()], marker="v", linestyle=":", label=f"pass@{n}, sound chains")
     ax.set(xscale="log", xlabel="parameters", ylabel="exact match", title="Score", ylim=(0, 1.02))
     ax.legend(fontsize=7)
     ax = axes[1]

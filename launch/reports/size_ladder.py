@@ -28,7 +28,8 @@ def _fmt(value: Any, se: Any = None) -> str:
 
 
 def _size(n: float) -> str:
-    return f"{n / 1e9:g}B" if n >= 1e9 else f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k"
+    """Three significant figures, as a model card says them: 0.5B, 72B, 19.6k (not 19.616k)."""
+    return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.3g}M" if n >= 1e6 else f"{n / 1e3:.3g}k"
 
 
 def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:

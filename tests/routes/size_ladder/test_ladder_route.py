@@ -13,7 +13,7 @@ import pytest
 from compiler import compile
 from runtime.size_ladder.arithmetic import ladder, mean_with_stderr
 from runtime.size_ladder.harness import filters, local_task, named_task
-from runtime.size_ladder.verifiers import pick_by_rule, rule_score
+from runtime.size_ladder.verifiers import pick_by_rule, question_of, rule_score
 from specs import load_spec
 from tests.conftest import EXAMPLES
 from tests.launch_helpers import metrics, run_cli, status, tiny_example
@@ -68,8 +68,22 @@ def test_rule_verifier_prefers_correct_arithmetic_and_a_stated_answer():
     assert rule_score("3 + 4 = 7. The answer is 7.") == 2.0
     assert rule_score("3 + 4 = 8. The answer is 8.") == 1.0
     assert rule_score("12 - 5 = 7 and 7 * 2 = 15") == 0.5
+    assert rule_score("The answer is Paris.") == 1.0  # no equation to disagree with
     assert pick_by_rule(["3 + 4 = 8", "3 + 4 = 7", "3 + 4 = 7. The answer is 7."]) == 2
     assert pick_by_rule(["no numbers", "neither"]) == 0  # ties: the first
+
+
+def test_rule_verifier_wants_the_questions_numbers_and_the_equations_answer():
+    prompt = "Q: What is 2 + 2?\nA: 2 + 2 = 4. The answer is 4.\n\nQ: What is 3 + 4?\nA:"
+    question = question_of(prompt)
+    assert question == "Q: What is 3 + 4?\nA:"  # the few-shot example's numbers do not count
+    assert rule_score("3 + 4 = 7. The answer is 7.", question) == 3.0
+    assert rule_score("2 + 2 = 4. The answer is 4.", question) == 2.0  # holds, but another question
+    assert rule_score("3 + 4 = 7. The answer is 8.", question) == 2.0  # states another number
+    assert rule_score("3 + 4 = 7, 7 - 3 = 4. The answer is 4.", question) == 3.0  # 7 is an earlier result
+    assert rule_score("3 + 4 = 7, 7 * 2 = 14. The answer is 14.", question) == 2.75  # 2 is nowhere
+    assert pick_by_rule(["2 + 2 = 4. The answer is 4.", "3 + 4 = 7. The answer is 8.",
+                         "3 + 4 = 7. The answer is 7."], prompt) == 2
 
 
 def test_mean_with_stderr_of_tasks():
