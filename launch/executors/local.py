@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, ClassVar
 
@@ -103,14 +105,37 @@ class LocalExecutor(Executor):
         return stop_run(rec.run_dir, log or (lambda _msg: None))
 
 
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel hands out for bind(0) and outgoing connections (Linux's file;
+    IANA's 49152-65535 elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
 def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
-    """A port nothing listens on, and none of `taken` (the ports of runs started meanwhile)."""
-    while True:
+    """A port nothing listens on, and none of `taken` (the ports of runs started meanwhile).
+
+    The child binds it a moment later, so the port is drawn at random from below the
+    kernel's ephemeral range: a port bind(0) returned is the kernel's next pick for any other
+    process's bind(0) or outgoing connection too, which on a busy machine took it in between
+    (EADDRINUSE in the child's rendezvous)."""
+    low = min(ephemeral_ports()[0], 65536)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(10000, low) if low > 10000 else rng.randrange(1024, 65536)
+        if port in taken:
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port not in taken:
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise LabspecError("no free TCP port for a local run's rendezvous: 200 random ports below the "
+                       f"ephemeral range ({low}) were all in use")
 
 
 @dataclass

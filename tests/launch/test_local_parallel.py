@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from itertools import combinations, pairwise
 from pathlib import Path
 from typing import Any
 
+from launch.executors.local import ephemeral_ports, free_port
 from launch.executors.machine import Machine, Need, Pool, too_big
 from tests.conftest import REPO
 from tests.launch_helpers import metrics, run_cli, status
@@ -27,6 +29,18 @@ def test_gpus_go_out_as_disjoint_sets_and_a_run_waits_for_enough():
     pool.give(two, a)
     assert pool.fits(two) and not pool.fits(Need(cpus=1, mem_mb=0, gpus=3, procs=1))
     assert pool.take(two) == a
+
+
+def test_a_runs_port_is_free_outside_the_kernels_ephemeral_range_and_not_taken():
+    """The child binds its rendezvous port a moment after the launcher picked it; a port from
+    bind(0) is the kernel's next pick for every other process too (EADDRINUSE was seen)."""
+    low, _ = ephemeral_ports()
+    ports = [free_port() for _ in range(50)]
+    assert all(p < low for p in ports) and len(set(ports)) > 40  # random, not the kernel's next pick
+    taken = set(ports)
+    assert all(free_port(taken) not in taken for _ in range(20))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[0]))  # it was free
 
 
 def test_cpus_and_memory_are_counted_and_too_big_is_said_in_figures():
