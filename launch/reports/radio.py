@@ -38,7 +38,8 @@ def section(runs: list[RunRecord], out: Path) -> tuple[str, list[Path]]:
                           key=lambda e: (not e.startswith("student"), e))
         if encoders:
             lines += ["## Encoders on frozen summary features", "",
-                      "`student:T` is the student's summary head for teacher T.", "",
+                      "`student` is the student's own summary tokens side by side (what a model built on it "
+                      "sees); `student:T` is its adapted summary head for teacher T.", "",
                       md_table(["encoder", "kNN (k=20)", "linear probe"],
                                [[e, _fmt(m.get(f"knn/{e}")), _fmt(m.get(f"linear/{e}"))] for e in encoders])]
     variants = [(str(c["variant"]), _point(r), final_metrics(r.run_dir)) for r in runs

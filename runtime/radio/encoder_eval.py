@@ -8,8 +8,10 @@
   fidelity cheap, and the baseline shows how cheap.
 - kNN classification (k = 20, votes weighted by exp(similarity / 0.07), as RADIO's
   evaluation) and optionally a linear probe (logistic regression) on frozen summary
-  features, for the student (each of its summary heads) and for every teacher (SAM has no
-  summary: its mean-pooled features), in one table.
+  features, in one table: for the student's own summary tokens side by side (`student`, what
+  a downstream model built on the student sees), for each of its adapted summary heads
+  (`student:<t>`, which inherit their teacher's blind spots) and for every teacher (SAM has
+  no summary: its mean-pooled features).
 
 Labelled data: a folder with train.jsonl / test.jsonl ({"image", "label"}), or an image-folder
 layout train/<class>/* and val/<class>/* (ImageNet's).
@@ -53,7 +55,9 @@ def linear_probe(train: Any, train_labels: Any, test: Any, classes: int, steps: 
 
     mean, std = train.mean(0), train.std(0) + 1e-6
     x, xt = (train - mean) / std, (test - mean) / std
-    layer = torch.nn.Linear(x.shape[1], classes)
+    with torch.random.fork_rng():  # the same start every time: the probe's figure is the encoder's, not a draw's
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(x.shape[1], classes)
     opt = torch.optim.LBFGS(layer.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> Any:
@@ -96,6 +100,8 @@ def run(run: RunConfig, tc: EncoderEvalTask) -> int:
             with torch.no_grad():
                 s_sum, s_feat = student(images)
                 adapted = adaptors(s_sum, s_feat)
+                summaries[split].setdefault("student", []).append(
+                    torch.cat([s_sum[k] for k in sorted(s_sum)], dim=1).float().cpu())
                 for t in teachers:
                     t_sum, t_feat = t(images)
                     t_feat = t_feat.float()

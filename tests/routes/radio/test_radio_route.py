@@ -88,6 +88,7 @@ def test_tiny_radio_end_to_end_with_report(tmp_path, tiny_assets):
         assert 0.0 <= enc[f"knn/{t}"] <= 1.0 and 0.0 <= enc[f"linear/{t}"] <= 1.0
     assert -1.0 <= enc["fidelity/clip/summary_mean_baseline"] <= 1.0
     assert "fidelity/sam/summary" not in enc and {"knn/student:clip", "knn/student:dinov2"} <= set(enc)
+    assert 0.0 <= enc["knn/student"] <= 1.0 and 0.0 <= enc["linear/student"] <= 1.0  # its own summary tokens
 
     # LLaVA's two stages per variant: the finetune run starts from the pretrain run's model
     for v in ("convnext", "student", "concat"):
@@ -106,6 +107,7 @@ def test_tiny_radio_end_to_end_with_report(tmp_path, tiny_assets):
     assert (f"| sam |  |  | {enc['fidelity/sam/features']:.3f} | {enc['fidelity/sam/features_mean_baseline']:.3f} |"
             in md)
     assert f"| student:dinov2 | {enc['knn/student:dinov2']:.3f} |" in md
+    assert f"| student | {enc['knn/student']:.3f} | {enc['linear/student']:.3f} |" in md
     assert f"| convnext | {enc['fidelity/convnext/summary']:.3f} |" in md  # the ConvNeXt teacher's row
     for v in ("convnext", "student", "concat"):
         assert f"| {v} | - | {metrics(rows[f'evaluate_mllm_{v}'])['exact_match']:.3f} |" in md

@@ -257,6 +257,20 @@ def test_knn_separated_clusters() -> None:
         knn_predict(train, train_labels + 4, test, num_classes=4)
 
 
+def test_the_linear_probe_starts_from_the_same_weights_whatever_the_global_seed() -> None:
+    from runtime.radio.encoder_eval import linear_probe
+
+    g = torch.Generator().manual_seed(0)
+    train, test = torch.randn(60, 8, generator=g), torch.randn(20, 8, generator=g)
+    labels = torch.randint(0, 3, (60,), generator=g)
+    torch.manual_seed(1)
+    first = linear_probe(train, labels, test, 3, steps=5)
+    torch.manual_seed(2)
+    state = torch.random.get_rng_state()
+    assert torch.equal(linear_probe(train, labels, test, 3, steps=5), first)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's stream is left alone
+
+
 # ---- shapes -----------------------------------------------------------------------------------
 def test_shapes_are_deterministic_and_consistent(tmp_path: Path) -> None:
     from PIL import Image
