@@ -4,7 +4,8 @@ Reads the training-split predictions of the `formula` evaluator (greedy predicti
 any sampled candidates, each scored and classed) and writes DPO pairs: chosen = the gold
 LaTeX, rejected = a wrong candidate. Per image, up to `pairs_per_image` distinct mistakes
 (after LaTeX normalisation), unparseable ones first when `unparseable_first` (the failure
-this route is about), then the valid-but-wrong ones; empty outputs and images with an
+this route is about), then the valid-but-wrong ones; `rejected` keeps only one of the two kinds (an ablation:
+which mistakes does DPO learn from?); empty outputs and images with an
 empty gold formula are skipped (DPO needs text on both sides).
 """
 
@@ -28,8 +29,12 @@ def candidates(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [first, *({"source": "sample", **s} for s in row.get("samples", []))]
 
 
-def mistakes(row: dict[str, Any], per_image: int, unparseable_first: bool) -> list[dict[str, Any]]:
-    wrong = [c for c in candidates(row) if c["error_class"] != "correct" and str(c["text"]).strip()]
+KEEP = {"any": ("invalid", "valid_wrong"), "unparseable": ("invalid",), "valid_wrong": ("valid_wrong",)}
+
+
+def mistakes(row: dict[str, Any], per_image: int, unparseable_first: bool,
+             rejected: str = "any") -> list[dict[str, Any]]:
+    wrong = [c for c in candidates(row) if c["error_class"] in KEEP[rejected] and str(c["text"]).strip()]
     if unparseable_first:
         wrong.sort(key=lambda c: c["error_class"] != "invalid")  # stable: greedy before samples within a class
     chosen, seen = [], {normalize(str(row["gold"]))}
@@ -50,7 +55,8 @@ def run(run: RunConfig, tc: MinePairsTask) -> int:
     pairs: list[dict[str, Any]] = []
     usable = [row for row in rows if str(row["gold"]).strip()]  # an empty gold: nothing to prefer
     for row in usable:
-        for c in mistakes(row, tc.mining.pairs_per_image, tc.mining.unparseable_first):
+        for c in mistakes(row, tc.mining.pairs_per_image, tc.mining.unparseable_first,
+                          tc.mining.rejected):
             pairs.append({"image": row["image"], "prompt": row.get("prompt") or tc.prompt, "chosen": row["gold"],
                           "rejected": c["text"], "rejected_class": c["error_class"], "source": c["source"]})
     write_jsonl(Path(run.outputs["pairs"]), pairs)
@@ -62,7 +68,8 @@ def run(run: RunConfig, tc: MinePairsTask) -> int:
                                "from_samples": sources["sample"], "skipped_empty_gold": len(rows) - len(usable)}
     results.finish(run, summary, primary="pairs", tb_prefix="mine/")
     if not pairs:
-        raise TaskInputError(f"mine_pairs: the model made no usable mistake on the {len(rows)} training images "
+        kind = "" if tc.mining.rejected == "any" else f" of the kind formula.mining.rejected={tc.mining.rejected!r}"
+        raise TaskInputError(f"mine_pairs: the model made no usable mistake{kind} on the {len(rows)} training images "
                              "(nothing to prefer the gold LaTeX over); raise formula.mining.extra_samples or "
                              "formula.mining.temperature to sample more candidates")
     print(f"mine_pairs: {len(pairs)} pairs from {summary['images_with_pairs']}/{len(rows)} images "

@@ -126,6 +126,9 @@ def load_samples(run: RunConfig, tc: EvaluateTask) -> list[Sample]:
 
 
 def run(run: RunConfig, tc: EvaluateTask) -> int:
+    import torch
+
+    torch.manual_seed(run.seed)  # sampled answers (formula mining's extra samples) repeat with the spec's seed
     evaluate, loader = evaluator(tc.evaluator)
     samples = load_samples(run, tc)
     if loader is load_model:

@@ -45,6 +45,9 @@ class MiningSettings(Section):
     extra_samples: int = Field(0, ge=0, description="sample n more candidates to find mistakes")
     temperature: float = Field(0.8, ge=0)
     unparseable_first: bool = True
+    rejected: Literal["any", "unparseable", "valid_wrong"] = Field(
+        "any", description="which mistakes may be rejected answers: any, only those KaTeX cannot parse, "
+        "or only valid-but-wrong ones (ablations)")
     max_images: int | None = Field(None, gt=0, description="evaluate only this many training images for mining")
 
 

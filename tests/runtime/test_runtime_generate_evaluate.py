@@ -104,6 +104,33 @@ evaluation:
     assert {"~eval/exact_match", "~eval/perplexity"} <= set(acc.Tags()["scalars"])  # single points sort last
 
 
+def test_sampled_evaluation_repeats_with_the_specs_seed(tmp_path, tiny_assets):
+    """Formula mining's extra samples come from an evaluate run: the same spec mines the same pairs."""
+    answers = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"""\
+name: ev-{name}
+kind: evaluate
+seed: {seed}
+output_root: {tmp_path / "runs"}
+model: {{name_or_path: {tiny_assets / "tiny-lm"}, dtype: fp32}}
+data: {{test: {tiny_assets / "tiny-chat" / "test.jsonl"}}}
+resources: {{gpus_per_node: 0, cpus_per_task: 1, time: 10}}
+launcher: python
+evaluation:
+  metrics: [exact_match]
+  max_samples: 24
+  generation: {{max_new_tokens: 6, batch_size: 12, temperature: 1.0}}
+""")
+        code, _, err = run_cli("launch", spec, "--executor", "local", "--yes")
+        assert code == 0, err
+        (row,) = status(tmp_path / "runs", f"ev-{name}")
+        answers[name] = [json.loads(line)["prediction"] for line in
+                         Path(row["run_dir"], "outputs", "predictions.jsonl").read_text().splitlines()]
+    assert answers["a"] == answers["b"] and answers["a"] != answers["c"]
+
+
 def test_missing_models_and_other_versions_are_clear_errors(tmp_path, monkeypatch):
     from runtime.__main__ import main
     from runtime.core import models as data

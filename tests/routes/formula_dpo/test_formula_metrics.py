@@ -93,6 +93,13 @@ def test_mining_puts_unparseable_mistakes_first_and_deduplicates():
     assert [c["text"] for c in mistakes(row, per_image=2, unparseable_first=False)] == ["x^{3}", r"x^{"]
 
 
+def test_mining_keeps_only_the_kind_of_mistake_asked_for():
+    row = _row("x^{2}", "x^{3}", "valid_wrong", [(r"x^{", "invalid"), ("y", "valid_wrong"), ("x^{2}", "correct")])
+    assert [c["text"] for c in mistakes(row, 5, True, rejected="unparseable")] == [r"x^{"]
+    assert [c["text"] for c in mistakes(row, 5, True, rejected="valid_wrong")] == ["x^{3}", "y"]
+    assert [c["text"] for c in mistakes(row, 5, True, rejected="any")] == [r"x^{", "x^{3}", "y"]
+
+
 def test_mining_skips_images_the_model_gets_right():
     assert mistakes(_row("x", "x", "correct", [("x", "correct")]), 3, True) == []
 
