@@ -48,8 +48,15 @@ SPIN stayed flat (within a standard error) and its gold perplexity rose a little
 margins shrank instead of growing. The baseline rose by 12 points. With the baseline at
 SPIN's lr (--lr 2e-6) it still ends ahead: 0.530 ± 0.025, paired difference -0.040 (0.019).
 The wiring checks held in every iteration (generator = trained-from = reference = model_t,
-chosen = gold, rejected = model_t's own answer). A second run into the same --out reuses
-the completed runs (labspec leaves them alone); use a fresh --out to measure again.
+chosen = gold, rejected = model_t's own answer).
+
+With --sft-weight 1 --lr 2e-6 (the gold answer's NLL beside DPO, both arms at SPIN's lr; 252 s):
+SPIN + NLL 0.535 at every iteration against SFT 0.510, 0.515, 0.530 (paired +0.025 (0.011),
++0.020 (0.011), +0.005 (0.013)); its gold perplexity fell 1.764 -> 1.740 where plain SPIN's
+rose: consistent with DPO lowering the gold answer being what kept plain SPIN flat.
+
+A second run into the same --out reuses the completed runs (labspec leaves them alone); use a
+fresh --out to measure again.
 """
 
 from __future__ import annotations
@@ -182,6 +189,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=60, help="optimizer steps per SPIN iteration / baseline run")
     ap.add_argument("--lr", type=float, default=1e-4, help="the baseline's (same optimizer and schedule as SPIN's)")
     ap.add_argument("--spin-lr", type=float, default=2e-6, help="SPIN's (DPO)")
+    ap.add_argument("--sft-weight", type=float, default=0.0,
+                    help="spin.sft_weight: the gold answer's NLL beside DPO (RPO); 0 = plain SPIN")
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
     args.out = args.out.resolve()
@@ -195,6 +204,7 @@ def main() -> int:
         "name": "spin-demo", "output_root": str(args.out), "model.name_or_path": str(assets / "lm"),
         "data.train": str(assets / "train.jsonl"), "data.test": str(assets / "test.jsonl"),
         "spin.iterations": args.iterations, "spin.per_iteration": "{}", "spin.beta": 0.1,
+        "spin.sft_weight": args.sft_weight,
         "spin.generation": "{max_new_tokens: 6, batch_size: 250, backend: hf, shards: 2}",
         "spin.evaluation": EVALUATION,
         **{f"training.{k}": v for k, v in spin_training.items()},

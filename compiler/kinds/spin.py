@@ -60,7 +60,9 @@ def stages(exp: SpinExperiment) -> list[StageNode]:
             model=model_t, reference=common.model(exp.model, current),  # the opponent: model_t, frozen
             pairs=common.produced(ref(pairs, "pairs")),
             dpo=DPOSettings(beta=it.beta if it is not None and it.beta is not None else s.beta,
-                            loss_type=[s.loss_type], max_prompt_length=s.max_prompt_length),
+                            loss_type=[s.loss_type, "sft"] if s.sft_weight else [s.loss_type],
+                            loss_weights=[1.0, s.sft_weight] if s.sft_weight else None,
+                            max_prompt_length=s.max_prompt_length),
             timeline=timeline(t + 1, tags=TRAIN_TAGS)), role="train", coordinates=where,
             training_update=training_update))
         current = ref(train, "model")

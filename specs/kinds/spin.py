@@ -28,6 +28,10 @@ class SpinSection(Section):
     )
     downsample: float = Field(1.0, gt=0, le=1, description="keep this share of the pairs")
     loss_type: Literal["sigmoid", "hinge"] = "sigmoid"
+    sft_weight: float = Field(
+        0.0, ge=0, description="add the chosen (gold) answer's NLL with this weight beside the DPO loss (RPO, "
+                               "TRL's 'sft' loss): DPO alone can lower the gold answer's likelihood along with "
+                               "the model's own near miss; 0 = plain SPIN")
     beta: float = Field(0.1, gt=0)
     max_prompt_length: int = Field(512, gt=0)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)

@@ -63,6 +63,12 @@ def test_hinge_variant():
     assert runs["train_t1"].config["task_config"]["dpo"]["loss_type"] == ["hinge"]
 
 
+def test_sft_weight_adds_the_gold_answers_nll_beside_dpo():
+    runs = _by_stage(EXAMPLES / "spin.yaml", ["spin.sft_weight=0.5"])
+    dpo = runs["train_t1"].config["task_config"]["dpo"]
+    assert dpo["loss_type"] == ["sigmoid", "sft"] and dpo["loss_weights"] == [1.0, 0.5]
+
+
 def test_a_long_prompt_loses_its_beginning(tiny_assets):
     from transformers import AutoTokenizer
 
