@@ -18,6 +18,14 @@ def launch(spec: Path, overrides: dict[str, object]) -> None:
     subprocess.run(argv, check=True, cwd=REPO)
 
 
+def newest(root: Path, stage: str) -> Path:
+    """The latest run directory of `stage` under an experiment's folder."""
+    found = sorted(root.glob(f"{stage}-*"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit(f"no run {stage}-* under {root}")
+    return found[-1]
+
+
 def report(experiment: str, root: Path) -> None:
     subprocess.run([LABSPEC, "report", experiment, "--root", str(root)], check=True, cwd=REPO)
 

@@ -116,7 +116,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import REPO, launch  # demos/common.py (scripts run with demos/ on sys.path)
+from common import REPO, launch, newest  # demos/common.py (scripts run with demos/ on sys.path)
 
 TASKS = ("shape", "colour", "position")
 SPECIALISTS = {"clip": "shape", "dinov2": "colour", "convnext": "position"}  # teacher -> its attribute
@@ -281,13 +281,6 @@ def probe_table(probes: dict[str, dict[str, Any]], n: int) -> list[str]:
     return lines
 
 
-def run_dir(root: Path, stage: str) -> Path:
-    found = sorted(root.glob(f"{stage}-*"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise SystemExit(f"no run {stage}-* under {root}")
-    return found[-1]
-
-
 def output(run: Path, name: str) -> Path:
     """A run's output path as its run.json names it."""
     return Path(json.loads((run / "run.json").read_text())["outputs"][name])
@@ -301,7 +294,7 @@ def mllm_table(root: Path) -> dict[str, dict[str, tuple[float, int]]]:
     kind = {q: t for q, t in QUESTIONS}
     out: dict[str, dict[str, tuple[float, int]]] = {}
     for variant in VARIANTS:
-        found = run_dir(root, f"evaluate_mllm_{variant}")
+        found = newest(root, f"evaluate_mllm_{variant}")
         rows = [json.loads(line) for line in output(found, "predictions").read_text().splitlines()]
         metrics = json.loads(output(found, "metrics").read_text())
         by: dict[str, list[bool]] = {}
@@ -414,8 +407,8 @@ def main() -> int:
     root = out / "radio-demo"
 
     # 3. the student on all three label sets, checked against the route's own shape probe
-    student_probes = probe_all(sets, size, student_encoders(output(run_dir(root, "distill"), "model")))
-    route = json.loads((output(run_dir(root, "evaluate_encoder"), "metrics")).read_text())
+    student_probes = probe_all(sets, size, student_encoders(output(newest(root, "distill"), "model")))
+    route = json.loads((output(newest(root, "evaluate_encoder"), "metrics")).read_text())
     for name in [*SPECIALISTS, *(f"student:{n}" for n in SPECIALISTS)]:
         mine = (teacher_probes if name in teacher_probes else student_probes)[name]["shape"][0]
         assert abs(mine - route[f"knn/{name}"]) <= 2 / n_test, (name, mine, route[f"knn/{name}"])

@@ -70,7 +70,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import REPO, launch  # demos/common.py (scripts run with demos/ on sys.path)
+from common import REPO, launch, newest  # demos/common.py (scripts run with demos/ on sys.path)
 
 EVALUATION = ("{metrics: [accuracy, perplexity], normalizer: number, answer_extractor: last_number, "
               "max_samples: 400, generation: {max_new_tokens: 6, batch_size: 200}}")
@@ -100,13 +100,6 @@ def build_assets(assets: Path) -> Path:
         params = build_lm(assets / "lm", tok, seed=0, hidden=128, layers=4)
         print(f"built {assets / 'lm'} ({params / 1e6:.2f}M parameters)", flush=True)
     return assets
-
-
-def newest(root: Path, stage: str) -> Path:
-    found = sorted(root.glob(f"{stage}-*"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise SystemExit(f"no run {stage}-* under {root}")
-    return found[-1]
 
 
 def outputs(run_dir: Path) -> dict[str, Any]:
