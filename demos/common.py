@@ -4,6 +4,7 @@ its model, its warm-up on worked solutions)."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,14 @@ def launch(spec: Path, overrides: dict[str, object]) -> None:
     for key, value in overrides.items():
         argv += ["-o", f"{key}={value}"]
     subprocess.run(argv, check=True, cwd=REPO)
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """The mean of per-question outcomes and its standard error (0 for a single value); for
+    a paired difference pass the per-question differences."""
+    m = sum(values) / len(values)
+    var = sum((v - m) ** 2 for v in values) / max(len(values) - 1, 1)
+    return m, math.sqrt(var / len(values))
 
 
 def newest(root: Path, stage: str) -> Path:

@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import subprocess
 import sys
@@ -91,7 +90,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import LABSPEC, REPO, launch, report  # demos/common.py (scripts run with demos/ on sys.path)
+from common import LABSPEC, REPO, launch, mean_se, report  # demos/common.py (scripts run with demos/ on sys.path)
 
 ARMS = ("any", "unparseable", "valid_wrong")
 NAME = "formula-dpo-demo"
@@ -179,12 +178,6 @@ def predictions(run_dir: Path) -> list[dict[str, Any]]:
 def metrics(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "outputs" / "metrics.json"
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def mean_se(xs: list[float]) -> tuple[float, float]:
-    m = sum(xs) / len(xs)
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
-    return m, sd / math.sqrt(len(xs))
 
 
 def per_image(rows: list[dict[str, Any]]) -> dict[str, list[float]]:

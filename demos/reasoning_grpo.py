@@ -39,12 +39,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
-from common import REPO, arithmetic_assets, launch, report, warm_up  # demos/common.py
+from common import REPO, arithmetic_assets, launch, mean_se, report, warm_up  # demos/common.py
 
 
 def scores(run_dir: Path) -> dict[str, list[float]]:
@@ -59,12 +58,6 @@ def scores(run_dir: Path) -> dict[str, list[float]]:
             "sampled": [sum(check(chains.final_answer(t), r["gold"], numeric) for t in r["samples"]) / len(r["samples"])
                         for r in rows],
             "pass@8": [float(r["any_correct"]) for r in rows]}
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    m = sum(values) / len(values)
-    var = sum((v - m) ** 2 for v in values) / max(len(values) - 1, 1)
-    return m, math.sqrt(var / len(values))
 
 
 def main() -> int:

@@ -79,7 +79,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import REPO, launch, report  # demos/common.py (scripts run with demos/ on sys.path)
+from common import REPO, launch, mean_se, report  # demos/common.py (scripts run with demos/ on sys.path)
 
 SIZES = {"tiny-s": (32, 1), "tiny-m": (48, 2), "tiny-l": (128, 4)}  # name: (width, layers)
 EXPERIMENT = "size-ladder-demo"
@@ -173,10 +173,6 @@ def normalise(text: str) -> str:
 def majority(answers: list[str]) -> str:
     """The harness's majority_vote: the most common answer, the first seen among ties."""
     return Counter(answers).most_common(1)[0][0]
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
 
 
 def ratio_se(x: list[float], y: list[float]) -> tuple[float, float]:

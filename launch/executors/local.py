@@ -122,7 +122,7 @@ def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
     kernel's ephemeral range: a port bind(0) returned is the kernel's next pick for any other
     process's bind(0) or outgoing connection too, which on a busy machine took it in between
     (EADDRINUSE in the child's rendezvous)."""
-    low = min(ephemeral_ports()[0], 65536)
+    low = ephemeral_ports()[0]
     rng = random.SystemRandom()
     for _ in range(200):
         port = rng.randrange(10000, low) if low > 10000 else rng.randrange(1024, 65536)

@@ -36,22 +36,26 @@ def prompt(question: str, exemplars: list[str] | None = None, hint: str | None =
     return f"{INSTRUCTION}\n\n{shots}Q: {question}{given}\nA:"
 
 
+def stated(chain: str) -> re.Match[str] | None:
+    """The chain's first stated answer ("The answer is X" with an X). The first: a model that
+    goes on after its answer tends to invent the next few-shot question and answer that too,
+    and the chain must not be scored by an answer to a question nobody asked."""
+    return next((m for m in FINAL.finditer(chain) if m.group(1).strip()), None)
+
+
 def final_answer(chain: str) -> str:
-    """The first stated answer ("The answer is X"), else the last number, else ''. The first:
-    a model that goes on after its answer tends to invent the next few-shot question and
-    answer that too, and the chain must not be scored by an answer to a question nobody asked."""
-    found = [str(f).strip() for f in FINAL.findall(chain)]
-    if any(found):
-        return next(f for f in found if f)
+    """The first stated answer, else the last number, else ''."""
+    found = stated(chain)
+    if found:
+        return found.group(1).strip()
     numbers = [str(n) for n in LAST_NUMBER.findall(chain)]
     return numbers[-1] if numbers else ""
 
 
 def clean(chain: str) -> str:
     """A chain ends at its first stated answer (what a model writes after it is noise)."""
-    found = [m for m in FINAL.finditer(chain) if m.group(1).strip()]
-    text = chain[:found[0].end()] if found else chain
-    return text.strip()
+    found = stated(chain)
+    return (chain[:found.end()] if found else chain).strip()
 
 
 def equations(chain: str) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ def format_reward(chain: str, template: str, checker: AnswerChecker) -> float:
         shaped = THINK.match(chain)
         stated = shaped.group("answer") if shaped else None
     elif template == "answer":
-        found = next((m for m in chains.FINAL.finditer(chain) if m.group(1).strip()), None)
+        found = chains.stated(chain)
         stated = found.group(1) if found and not chain[found.end():].strip() else None
     else:
         return 0.0

@@ -70,22 +70,29 @@ def test_batched_greedy_generation_matches_one_prompt_at_a_time(tiny_assets):
         assert answers == [tok.decode(seq[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()]
 
 
-def test_evaluate_reports_metrics_that_match_its_predictions(tmp_path, tiny_assets):
+def evaluate_spec(tmp_path: Path, assets: Path, evaluation: str) -> Path:
+    """An `evaluate` spec named ev on the tiny LM's chat questions, with this evaluation section."""
     spec = tmp_path / "ev.yaml"
     spec.write_text(f"""\
 name: ev
 kind: evaluate
 output_root: {tmp_path / "runs"}
-model: {{name_or_path: {tiny_assets / "tiny-lm"}, dtype: fp32}}
-data: {{test: {tiny_assets / "tiny-chat" / "test.jsonl"}}}
+model: {{name_or_path: {assets / "tiny-lm"}, dtype: fp32}}
+data: {{test: {assets / "tiny-chat" / "test.jsonl"}}}
 resources: {{gpus_per_node: 0, cpus_per_task: 1, time: 10}}
 launcher: python
 evaluation:
+{evaluation}""")
+    return spec
+
+
+def test_evaluate_reports_metrics_that_match_its_predictions(tmp_path, tiny_assets):
+    spec = evaluate_spec(tmp_path, tiny_assets, """\
   metrics: [exact_match, accuracy, perplexity]
   normalizer: number
   answer_extractor: last_number
   max_samples: 24
-  generation: {{max_new_tokens: 6, batch_size: 12}}
+  generation: {max_new_tokens: 6, batch_size: 12}
 """)
     code, _, err = run_cli("launch", spec, "--executor", "local", "--yes")
     assert code == 0, err
@@ -106,24 +113,15 @@ evaluation:
 
 def test_sampled_evaluation_repeats_with_the_specs_seed(tmp_path, tiny_assets):
     """Formula mining's extra samples come from an evaluate run: the same spec mines the same pairs."""
-    answers = {}
-    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
-        spec = tmp_path / f"{name}.yaml"
-        spec.write_text(f"""\
-name: ev-{name}
-kind: evaluate
-seed: {seed}
-output_root: {tmp_path / "runs"}
-model: {{name_or_path: {tiny_assets / "tiny-lm"}, dtype: fp32}}
-data: {{test: {tiny_assets / "tiny-chat" / "test.jsonl"}}}
-resources: {{gpus_per_node: 0, cpus_per_task: 1, time: 10}}
-launcher: python
-evaluation:
+    spec = evaluate_spec(tmp_path, tiny_assets, """\
   metrics: [exact_match]
   max_samples: 24
-  generation: {{max_new_tokens: 6, batch_size: 12, temperature: 1.0}}
+  generation: {max_new_tokens: 6, batch_size: 12, temperature: 1.0}
 """)
-        code, _, err = run_cli("launch", spec, "--executor", "local", "--yes")
+    answers = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        code, _, err = run_cli("launch", spec, "-o", f"name=ev-{name}", "-o", f"seed={seed}", "--executor", "local",
+                               "--yes")
         assert code == 0, err
         (row,) = status(tmp_path / "runs", f"ev-{name}")
         answers[name] = [json.loads(line)["prediction"] for line in
